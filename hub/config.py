@@ -1,0 +1,150 @@
+"""One frozen `Settings`, built once from defaults, `HUB_*` variables and flags.
+
+Every limit of the hub lives here with a default and a one-line doc. Nothing else
+in the package reads `os.environ`: the CLI builds a `Settings` and passes it in.
+Each field `foo_bar` has the flag `--foo-bar` and the variable `HUB_FOO_BAR`;
+flags win over variables, variables over defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+
+
+def setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # --- serving -------------------------------------------------------------
+    host: str = setting("127.0.0.1", "address to listen on")
+    port: int = setting(5000, "TCP port for WebSocket and HTTP (0 picks a free one)")
+    data_dir: Path = setting(Path("./data"), "directory for the embedded PostgreSQL and projects")
+    database_url: str = setting(
+        "", "PostgreSQL URL; empty starts an embedded server under <data-dir>/postgres"
+    )
+    log_level: str = setting("info", "log level: debug, info, warning, error")
+    log_format: str = setting("json", "log format: json or console")
+
+    # --- WebSocket sessions ----------------------------------------------------
+    max_message_bytes: int = setting(20 * MiB, "largest WebSocket frame accepted (close 1009)")
+    inbound_queue: int = setting(300, "messages a session may have waiting for a handler slot")
+    max_concurrent_handlers: int = setting(32, "handlers one session may run at the same time")
+    outbound_queue: int = setting(
+        1000, "replies waiting to be written before a non-reading client is closed (4008)"
+    )
+    ws_heartbeat_s: float = setting(30.0, "WebSocket ping interval; no pong in half of it closes")
+    ws_compression: bool = setting(False, "offer permessage-deflate (raises memory per client)")
+    send_timeout_s: float = setting(
+        30.0, "a write to a client that makes no progress this long closes it (4008)"
+    )
+    shutdown_grace_s: float = setting(10.0, "on SIGTERM, how long running handlers may finish")
+    version_recommended: int = setting(0, "clients older than this are told to upgrade")
+    version_min: int = setting(0, "clients older than this are disconnected (4003)")
+
+    # --- HTTP API ----------------------------------------------------------------
+    api_max_body_bytes: int = setting(1 * MiB, "largest POST /api/v1 body (413)")
+    api_rate_per_s: float = setting(50.0, "sustained API requests per second per key or address")
+    api_rate_burst: int = setting(100, "API requests a key or address may send in a burst (429)")
+    api_key_cache_s: float = setting(60.0, "how long a verified API key stays cached in memory")
+    api_timeout_s: float = setting(60.0, "longest an API request may wait for its handler")
+
+    # --- database ------------------------------------------------------------
+    db_pool_min: int = setting(2, "connections the pool keeps open")
+    db_pool_max: int = setting(20, "most connections the pool opens")
+    db_statement_timeout_s: float = setting(30.0, "server-side timeout for every statement")
+    db_connect_timeout_s: float = setting(3.0, "timeout to open or acquire a connection")
+    db_health_interval_s: float = setting(2.0, "how often the hub checks the database is up")
+
+    # --- accounts --------------------------------------------------------------
+    allow_signup: bool = setting(True, "whether create_account is accepted at all")
+    registration_token: str = setting("", "if set, create_account must carry this token")
+    signups_per_ip: int = setting(150, "accounts one IP address may create per window")
+    signup_window_s: float = setting(1800.0, "window for signups_per_ip")
+    remember_me_ttl_s: float = setting(30 * 86400.0, "lifetime of a remember-me cookie")
+    remember_me_recheck_s: float = setting(300.0, "how often a cookie session is re-validated")
+    cookie_name: str = setting("remember_me", "name of the remember-me cookie")
+    cookie_secure: bool = setting(False, "mark cookies Secure (turn on behind TLS)")
+    auth_token_ttl_s: float = setting(12 * 3600.0, "lifetime of a user_auth impersonation token")
+    sign_in_fail_per_email_min: int = setting(5, "failed sign-ins per email per minute")
+    sign_in_fail_per_email_hour: int = setting(50, "failed sign-ins per email per hour")
+    sign_in_fail_per_ip_min: int = setting(30, "failed sign-ins per IP address per minute")
+    sign_in_fail_per_ip_hour: int = setting(200, "failed sign-ins per IP address per hour")
+    user_auth_retry_s: float = setting(60.0, "wait after a wrong user_auth password")
+    argon2_time_cost: int = setting(2, "argon2id passes")
+    argon2_memory_kib: int = setting(19456, "argon2id memory in KiB")
+
+    @classmethod
+    def docs(cls) -> dict[str, str]:
+        return {f.name: f.metadata["doc"] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Add one `--flag` per setting; unset flags stay None so env and defaults apply."""
+        group = parser.add_argument_group("settings (each also as HUB_<NAME>)")
+        for f in dataclasses.fields(cls):
+            flag = "--" + f.name.replace("_", "-")
+            default = f.default
+            if isinstance(default, bool):
+                group.add_argument(
+                    flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
+                    help=f"{f.metadata['doc']} (default: {default})",
+                )
+            else:
+                group.add_argument(
+                    flag, dest=f.name, default=None, metavar=f.name.upper(),
+                    help=f"{f.metadata['doc']} (default: {default})",
+                )
+
+    @classmethod
+    def load(
+        cls,
+        args: argparse.Namespace | None = None,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw: Any = None
+            var = "HUB_" + f.name.upper()
+            if var in env:
+                raw = env[var]
+            if args is not None and getattr(args, f.name, None) is not None:
+                raw = getattr(args, f.name)
+            if f.name in overrides:
+                raw = overrides[f.name]
+            if raw is not None:
+                values[f.name] = _coerce(f.name, f.default, raw)
+        return cls(**values)
+
+
+def _coerce(name: str, default: Any, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        if isinstance(default, bool):
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw)
+    except ValueError:
+        raise ValueError(f"setting {name}: cannot read {raw!r} as {type(default).__name__}") from None
+    return raw
