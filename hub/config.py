@@ -44,12 +44,13 @@ class Settings:
     )
     ws_heartbeat_s: float = setting(30.0, "WebSocket ping interval; no pong in half of it closes")
     ws_compression: bool = setting(False, "offer permessage-deflate (raises memory per client)")
-    send_timeout_s: float = setting(
-        30.0, "a write to a client that makes no progress this long closes it (4008)"
-    )
     shutdown_grace_s: float = setting(10.0, "on SIGTERM, how long running handlers may finish")
     version_recommended: int = setting(0, "clients older than this are told to upgrade")
     version_min: int = setting(0, "clients older than this are disconnected (4003)")
+
+    client_log_max_chars: int = setting(
+        10_000, "longest text kept from log_client_error, webapp_error and user_tracking"
+    )
 
     # --- HTTP API ----------------------------------------------------------------
     api_max_body_bytes: int = setting(1 * MiB, "largest POST /api/v1 body (413)")
@@ -96,12 +97,18 @@ class Settings:
             default = f.default
             if isinstance(default, bool):
                 group.add_argument(
-                    flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
+                    flag,
+                    dest=f.name,
+                    default=None,
+                    action=argparse.BooleanOptionalAction,
                     help=f"{f.metadata['doc']} (default: {default})",
                 )
             else:
                 group.add_argument(
-                    flag, dest=f.name, default=None, metavar=f.name.upper(),
+                    flag,
+                    dest=f.name,
+                    default=None,
+                    metavar=f.name.upper(),
                     help=f"{f.metadata['doc']} (default: {default})",
                 )
 
@@ -146,5 +153,7 @@ def _coerce(name: str, default: Any, raw: Any) -> Any:
         if isinstance(default, Path):
             return Path(raw)
     except ValueError:
-        raise ValueError(f"setting {name}: cannot read {raw!r} as {type(default).__name__}") from None
+        raise ValueError(
+            f"setting {name}: cannot read {raw!r} as {type(default).__name__}"
+        ) from None
     return raw

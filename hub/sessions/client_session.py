@@ -1,0 +1,299 @@
+"""`ClientSession`: one per WebSocket connection.
+
+It owns who is signed in, the bounded inbound queue with its limit on handlers
+running at once, the bounded outbound queue drained by one writer task, and the
+periodic re-check of a remember-me sign-in. It never parses bytes itself: frames
+are decoded once by `hub.protocol` and replies encoded once.
+
+Inbound: a decoded message starts a handler task at once while fewer than
+`max_concurrent_handlers` run; otherwise it waits in a queue of at most
+`inbound_queue`; beyond that it is answered with an error and dropped.
+
+Outbound: `send()` never awaits. Frames go to a queue of at most
+`outbound_queue` entries that one writer task drains. A client that stops
+reading makes the writer block on the socket; once its queue is full the
+session is closed with `CloseCode.SLOW_CONSUMER` and its queue dropped, so it
+can neither grow hub memory nor slow anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from typing import TYPE_CHECKING, Any, Literal
+from uuid import UUID
+
+import structlog
+from aiohttp import WSMsgType, web
+from msgspec import UNSET
+
+from hub.errors import CloseCode, HubError, Overloaded, error_text
+from hub.handlers.context import Context, Identity
+from hub.protocol import Message, encode, encode_error, message_id
+
+if TYPE_CHECKING:
+    from hub.handlers.registry import Router
+    from hub.state import HubState
+
+log = structlog.get_logger()
+
+
+class ClientSession:
+    kind: Literal["websocket"] = "websocket"
+
+    def __init__(
+        self, hub: HubState, router: Router, ws: web.WebSocketResponse, ip: str
+    ) -> None:
+        self.hub = hub
+        self.router = router
+        self.ws = ws
+        self._ip = ip
+        self._session_id = str(uuid.uuid4())
+        self._identity: Identity | None = None
+        self.client_version: int | None = None
+        self.connected_at = time.monotonic()
+        settings = hub.settings
+        self._max_out = settings.outbound_queue
+        self._max_waiting = settings.inbound_queue
+        self._max_running = settings.max_concurrent_handlers
+        self._out: deque[bytes] = deque()
+        self._out_ready = asyncio.Event()
+        self._waiting: deque[Message] = deque()
+        self._running = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._close_code: int | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._recheck: asyncio.TimerHandle | None = None
+        self.received = 0
+        self.sent = 0
+
+    # --- Session protocol (what handlers see) -----------------------------------
+
+    @property
+    def session_id(self) -> str:
+        return self._session_id
+
+    @property
+    def ip(self) -> str:
+        return self._ip
+
+    @property
+    def identity(self) -> Identity | None:
+        return self._identity
+
+    @property
+    def account_id(self) -> UUID | None:
+        return None if self._identity is None else self._identity.account_id
+
+    @property
+    def connected_for_s(self) -> float:
+        return time.monotonic() - self.connected_at
+
+    def sign_in(self, identity: Identity) -> None:
+        was_signed_in = self._identity is not None
+        self._identity = identity
+        if not was_signed_in:
+            self.hub.metrics.signed_in.inc()
+        structlog.contextvars.bind_contextvars(account_id=str(identity.account_id))
+        self._schedule_recheck()
+
+    def sign_out(self) -> None:
+        if self._identity is not None:
+            self.hub.metrics.signed_in.dec()
+        self._identity = None
+        if self._recheck is not None:
+            self._recheck.cancel()
+            self._recheck = None
+
+    def push(self, msg: Message) -> None:
+        self.send(encode(msg))
+
+    def set_client_version(self, version: int) -> None:
+        self.client_version = version
+
+    def close_soon(self, code: int, reason: str, delay_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(delay_s, self._start_close, code, reason)
+
+    # --- outbound ----------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Queue one encoded frame; never waits. Closes a client that does not read."""
+        if self._closing:
+            return
+        if len(self._out) >= self._max_out:
+            self.hub.metrics.errors.labels("slow_consumer").inc()
+            log.warning("client not reading; closing", queued=len(self._out))
+            self._out.clear()
+            self._start_close(CloseCode.SLOW_CONSUMER, "client did not read its messages")
+            return
+        self._out.append(data)
+        self._out_ready.set()
+
+    async def _write_loop(self) -> None:
+        out = self._out
+        ready = self._out_ready
+        send_frame = self.ws.send_frame
+        text = WSMsgType.TEXT
+        try:
+            while True:
+                await ready.wait()
+                ready.clear()
+                while out:
+                    await send_frame(out.popleft(), text)
+                    self.sent += 1
+        except (ConnectionError, RuntimeError):
+            # the peer went away mid-write; the reader notices and ends the session
+            pass
+
+    # --- inbound -----------------------------------------------------------------
+
+    def dispatch(self, msg: Message) -> None:
+        self.received += 1
+        if self._running < self._max_running:
+            self._start(msg)
+        elif len(self._waiting) < self._max_waiting:
+            self._waiting.append(msg)
+        else:
+            self.hub.metrics.errors.labels("overloaded").inc()
+            exc = Overloaded(
+                f"too many requests in flight (more than {self._max_running} running and "
+                f"{self._max_waiting} waiting); slow down and retry"
+            )
+            self.send(encode_error(exc.text, message_id(msg)))
+
+    def _start(self, msg: Message) -> None:
+        self._running += 1
+        task = asyncio.get_running_loop().create_task(self._run(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._running -= 1
+        if self._waiting and not self._closing:
+            self._start(self._waiting.popleft())
+
+    async def _run(self, msg: Message) -> None:
+        event: str = msg.__struct_config__.tag  # type: ignore[assignment]
+        route = self.router.by_event[event]
+        metrics = self.hub.metrics
+        started = time.perf_counter()
+        try:
+            self.router.check_access(route, Context(self.hub, self))
+            reply = await route.fn(msg, Context(self.hub, self))
+            if reply is not None:
+                _fill_id(reply, msg)
+                self.send(encode(reply))
+        except HubError as exc:
+            metrics.errors.labels(type(exc).__name__).inc()
+            self.send(encode_error(exc.text, message_id(msg)))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            metrics.errors.labels("internal").inc()
+            log.exception("handler failed", event=event)
+            self.send(encode_error(error_text(Exception()), message_id(msg)))
+        finally:
+            metrics.messages.labels(event, "websocket").inc()
+            metrics.handler_seconds.labels(event).observe(time.perf_counter() - started)
+
+    # --- life cycle --------------------------------------------------------------
+
+    def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    def _start_close(self, code: int, reason: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._close_code = code
+        self._waiting.clear()
+        asyncio.get_running_loop().create_task(
+            self.ws.close(code=code, message=reason.encode()[:120])
+        )
+
+    async def shutdown(self, code: int, reason: str) -> None:
+        """Close from the hub's side (e.g. SIGTERM) after flushing what is queued."""
+        if self._closing:
+            return
+        self._closing = True
+        self._close_code = code
+        self._waiting.clear()
+        await self.flush(timeout=1.0)
+        await self.ws.close(code=code, message=reason.encode()[:120])
+
+    async def flush(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._out and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    async def release(self) -> None:
+        """Always run when the connection ends: stop tasks and drop everything held."""
+        self._closing = True
+        self._waiting.clear()
+        self._out.clear()
+        self.sign_out()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._writer is not None:
+            self._writer.cancel()
+        tasks: list[asyncio.Task[Any]] = [*self._tasks]
+        if self._writer is not None:
+            tasks.append(self._writer)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def wait_handlers(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # --- remember-me re-check ----------------------------------------------------
+
+    def _schedule_recheck(self) -> None:
+        if self._recheck is not None:
+            self._recheck.cancel()
+            self._recheck = None
+        identity = self._identity
+        if identity is None or identity.remember_me_hash is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._recheck = loop.call_later(self.hub.settings.remember_me_recheck_s, self._recheck_now)
+
+    def _recheck_now(self) -> None:
+        self._recheck = None
+        if self._closing or self._identity is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._recheck_cookie())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _recheck_cookie(self) -> None:
+        from hub.auth.remember_me import still_valid
+        from hub.protocol.messages import RememberMeFailed
+
+        identity = self._identity
+        if identity is None or identity.remember_me_hash is None:
+            return
+        try:
+            valid = await still_valid(self.hub, identity.remember_me_hash)
+        except HubError:
+            valid = True  # a database outage is not a reason to sign anyone out
+        if identity is not self._identity:
+            return
+        if valid:
+            self._schedule_recheck()
+        else:
+            self.sign_out()
+            self.push(RememberMeFailed(reason="remember_me deleted or expired"))
+
+
+def _fill_id(reply: Message, request: Message) -> None:
+    """A reply carries the request's id unless the handler set one itself."""
+    if "id" in reply.__struct_fields__ and getattr(reply, "id", None) in (None, UNSET):
+        request_id = message_id(request)
+        if request_id is not None:
+            reply.id = request_id  # type: ignore[attr-defined]
+

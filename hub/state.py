@@ -1,0 +1,25 @@
+"""The hub's shared state, made once by the app and handed to every handler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hub.config import Settings
+
+if TYPE_CHECKING:
+    from hub.auth.api_keys import ApiKeyCache
+    from hub.auth.throttle import SignInThrottle
+    from hub.db.database import Database
+    from hub.metrics import Metrics
+
+
+@dataclass(slots=True)
+class HubState:
+    settings: Settings
+    db: Database
+    metrics: Metrics
+    sign_in_throttle: SignInThrottle
+    api_key_cache: ApiKeyCache
+    # "host:port" as clients see it; sent in signed_in.hub
+    address: str

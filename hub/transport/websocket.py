@@ -1,0 +1,100 @@
+"""The WebSocket endpoint at /hub: one JSON object per text frame.
+
+This module only moves frames: it decodes each one once, turns decoding
+failures into an error reply with the request's id, and hands the message to
+the connection's `ClientSession`. Each connection's life is one try/finally.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from hub.errors import CloseCode
+from hub.protocol import DecodeError, decode_client_frame, encode_error, message_id
+from hub.sessions.client_session import ClientSession
+from hub.sessions.sign_in_at_connect import sign_in_from_cookie
+from hub.transport.addresses import client_ip
+
+if TYPE_CHECKING:
+    from hub.handlers.registry import Router
+    from hub.sessions.registry import SessionRegistry
+    from hub.state import HubState
+
+log = structlog.get_logger()
+
+
+class WebSocketEndpoint:
+    def __init__(self, hub: HubState, router: Router, sessions: SessionRegistry) -> None:
+        self.hub = hub
+        self.router = router
+        self.sessions = sessions
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        settings = self.hub.settings
+        if not self.sessions.accepting:
+            raise web.HTTPServiceUnavailable(text="hub is shutting down")
+        ws = web.WebSocketResponse(
+            heartbeat=settings.ws_heartbeat_s,
+            max_msg_size=settings.max_message_bytes,
+            compress=settings.ws_compression,
+            decode_text=False,
+            timeout=2.0,
+        )
+        await ws.prepare(request)
+        session = ClientSession(self.hub, self.router, ws, client_ip(request))
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(session=session.session_id, ip=session.ip)
+        self.sessions.add(session)
+        self.hub.metrics.connections.inc()
+        log.info("connect")
+        session.start()
+        try:
+            await sign_in_from_cookie(session, request.cookies.get(settings.cookie_name))
+            await self._serve(session, ws)
+        finally:
+            await session.release()
+            self.sessions.discard(session)
+            self.hub.metrics.connections.dec()
+            log.info(
+                "disconnect",
+                close_code=ws.close_code,
+                received=session.received,
+                sent=session.sent,
+            )
+            structlog.contextvars.clear_contextvars()
+        return ws
+
+    async def _serve(self, session: ClientSession, ws: web.WebSocketResponse) -> None:
+        router = self.router
+        metrics = self.hub.metrics
+        async for frame in ws:
+            if frame.type is WSMsgType.TEXT:
+                try:
+                    msg = decode_client_frame(frame.data)
+                except DecodeError as exc:
+                    metrics.errors.labels(f"decode_{exc.kind}").inc()
+                    session.send(encode_error(exc.text, exc.id))
+                    continue
+                event: str = msg.__struct_config__.tag  # type: ignore[assignment]
+                if router.get(event) is None:
+                    metrics.errors.labels("unknown_event").inc()
+                    session.send(
+                        encode_error(
+                            f"Hub does not know how to handle a '{event}' event.",
+                            message_id(msg),
+                        )
+                    )
+                    continue
+                session.dispatch(msg)
+            elif frame.type is WSMsgType.BINARY:
+                # terminal data channels arrive with projects; until then say so
+                session.send(encode_error("binary frames are not accepted on this hub yet", None))
+            elif frame.type is WSMsgType.ERROR:
+                exc_info = ws.exception()
+                if ws.close_code == CloseCode.MESSAGE_TOO_BIG:
+                    metrics.errors.labels("frame_too_big").inc()
+                log.info("websocket error", error=str(exc_info))
+                break
