@@ -42,9 +42,9 @@ def make_router() -> Router:
 
 
 class Hub:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, router: Router | None = None) -> None:
         self.settings = settings
-        self.router = make_router()
+        self.router = router or make_router()
         self.sessions = SessionRegistry()
         self.embedded: EmbeddedPostgres | None = None
         self.db: Database | None = None
