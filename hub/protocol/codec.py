@@ -221,23 +221,31 @@ def _members(t: mi.Type) -> list[mi.Type]:
     return list(t.types) if isinstance(t, mi.UnionType) else [t]
 
 
+_SCALARS = (mi.StrType, mi.IntType, mi.FloatType, mi.BoolType, mi.UUIDType, mi.DateTimeType)
+
+
 def _form_coercer(t: mi.Type) -> Coercer:
     """How to turn one form value (a string, or a list of them) into what field type `t` wants.
 
     msgspec's lax mode (`strict=False`) already turns strings into numbers,
     booleans, UUIDs and dates. What it cannot do is make a list or an object
     from one string, so that is done here: a JSON text is parsed when the field
-    cannot hold a plain string, and a lone string for a list-only field becomes
-    a one-item list.
+    cannot hold a plain string, and a lone string for a list of scalars (and
+    nothing else) becomes a one-item list.
     """
     members = _members(t)
-    if any(isinstance(m, mi.AnyType | mi.StrType) for m in members):
+    if any(isinstance(x, mi.AnyType | mi.StrType) for x in members):
         return _keep  # a string is already acceptable as it is
-    wants_list = any(isinstance(m, mi.ListType) for m in members)
-    wants_dict = any(isinstance(m, mi.DictType) for m in members)
+    lists = [x for x in members if isinstance(x, mi.ListType)]
+    wants_list = bool(lists)
+    wants_dict = any(isinstance(x, mi.DictType) for x in members)
     if not (wants_list or wants_dict):
         return _keep
-    takes_scalar = any(not isinstance(m, mi.ListType | mi.DictType) for m in members)
+    wrap = (
+        len(members) == 1
+        and wants_list
+        and all(isinstance(x, _SCALARS) for x in _members(lists[0].item_type))
+    )
 
     def coerce(value: Any) -> Any:
         if not isinstance(value, str):
@@ -251,9 +259,7 @@ def _form_coercer(t: mi.Type) -> Coercer:
                 isinstance(parsed, dict) and wants_dict
             ):
                 return parsed
-        if wants_list and not takes_scalar:
-            return [value]
-        return value
+        return [value] if wrap else value
 
     return coerce
 
