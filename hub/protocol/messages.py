@@ -16,6 +16,7 @@ Dates are timezone-aware UTC `datetime`s: a naive one (from a client or a
 handler) is taken to be UTC, so it always encodes as ISO 8601 with `Z`.
 
 Additions beyond the reference are listed in `EXTENSIONS`; nothing else differs.
+What each event is for is written in `docs.py` (`SUMMARIES`), not here.
 """
 
 from __future__ import annotations

@@ -226,6 +226,11 @@ def test_null_counts_as_absent() -> None:
     assert isinstance(out, m.Query) and out.multi_response is False
 
 
+def test_event_need_not_come_first() -> None:
+    frame = b'{"id":"x","password":"p","email_address":"e","event":"sign_in"}'
+    assert decode_client_frame(frame) == m.SignIn(id="x", email_address="e", password="p")
+
+
 def test_unknown_fields_are_ignored_on_the_websocket() -> None:
     assert decode_client_frame(_frame(event="ping", id="x", extra={"a": 1})) == m.Ping(id="x")
 
