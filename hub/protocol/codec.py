@@ -89,7 +89,7 @@ def decode_client_frame(data: bytes | str) -> Message:
     """Decode one WebSocket text frame into its message struct, or raise DecodeError."""
     try:
         return _FRAME_DECODER.decode(data)
-    except (msgspec.DecodeError, UnicodeError):
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
         pass
     return _decode_slowly(data)
 
@@ -98,7 +98,7 @@ def _decode_slowly(data: bytes | str) -> Message:
     """The fast decode failed: retry with nulls dropped, or explain the failure."""
     try:
         obj = _ANY_DECODER.decode(data)
-    except (msgspec.DecodeError, UnicodeError) as exc:
+    except (msgspec.DecodeError, UnicodeError, RecursionError) as exc:
         raise DecodeError(_json_problem(exc), kind="json", id=_scan_for_id(data)) from None
     if not isinstance(obj, dict):
         raise DecodeError(NO_EVENT_TEXT, kind="no_event")
@@ -112,7 +112,7 @@ def _decode_slowly(data: bytes | str) -> Message:
     present = {key: value for key, value in obj.items() if value is not None}
     try:
         return msgspec.convert(present, cls)
-    except msgspec.ValidationError as exc:
+    except (msgspec.ValidationError, RecursionError) as exc:
         raise DecodeError(_explain(exc), kind="invalid", id=id_, event=event) from None
 
 
@@ -142,7 +142,7 @@ def decode_api_params(event: str, params: Mapping[str, Any], *, from_form: bool)
     obj["event"] = event
     try:
         return msgspec.convert(obj, cls, strict=not from_form)
-    except msgspec.ValidationError as exc:
+    except (msgspec.ValidationError, RecursionError) as exc:
         raise DecodeError(_explain(exc), kind="invalid", id=id_, event=event) from None
 
 
@@ -178,17 +178,22 @@ def _json_problem(exc: Exception) -> str:
     detail = str(exc)
     if isinstance(exc, UnicodeError):
         detail = "text is not valid UTF-8"
+    elif isinstance(exc, RecursionError):
+        detail = _TOO_DEEP
     detail = detail.removeprefix("JSON is malformed: ")
     return f"malformed JSON: {_lower_first(detail)}"
 
 
+_TOO_DEEP = "nested too deeply"
 _AT_PATH = re.compile(r" - at `(\$[^`]*)`$")
 _MISSING = re.compile(r"Object missing required field `([^`]*)`")
 _UNKNOWN = re.compile(r"Object contains unknown field `([^`]*)`")
 
 
-def _explain(exc: msgspec.ValidationError) -> str:
+def _explain(exc: msgspec.ValidationError | RecursionError) -> str:
     """Rewrite msgspec's wording into the hub's: `expected str, got int at $.email_address`."""
+    if isinstance(exc, RecursionError):
+        return _TOO_DEEP
     text = str(exc)
     where = ""
     if (at := _AT_PATH.search(text)) is not None:

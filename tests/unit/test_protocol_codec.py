@@ -267,6 +267,19 @@ def test_malformed_json(data: bytes) -> None:
     assert err.event is None
 
 
+def test_deep_nesting_is_an_error_not_a_crash() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    err = _error(b'{"event":"query","id":"d1","query":' + deep + b"}")
+    assert err.kind == "json" and err.text == "malformed JSON: nested too deeply"
+    assert err.id == "d1"
+    assert _error(b"[" * 100_000).kind == "json"
+    nested: Any = []
+    for _ in range(100_000):
+        nested = [nested]
+    # Already-parsed deep data under a free-form field is passed through untouched.
+    assert decode_api_params("query", {"query": nested}, from_form=False) == m.Query(query=nested)
+
+
 def test_lone_surrogate_in_text_frame_is_malformed() -> None:
     assert _error('{"event":"ping","id":"\ud800"}').kind == "json"
 
