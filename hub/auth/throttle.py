@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from hub.config import Settings
@@ -125,20 +125,62 @@ class SignInThrottle:
             max_keys,
         )
 
-    def check(self, email: str, ip: str | None) -> str | None:
-        """The reason this attempt is refused, or None when it may go ahead."""
+        # user_auth: after a wrong password, the caller waits before trying that target again
+        self.user_auth = RetryBans(settings.user_auth_retry_s, clock=clock, max_entries=max_keys)
+
+    def check(self, email: str | None, ip: str | None) -> str | None:
+        """The reason this attempt is refused, or None when it may go ahead.
+
+        `email` None checks only the address (for password checks that are not a
+        sign-in, such as `user_auth`).
+        """
         now = self.clock()
-        rule = self.by_email.blocked(email, now)
+        rule = self.by_email.blocked(email, now) if email else None
         if rule is None and ip:
             rule = self.by_ip.blocked(ip, now)
         return None if rule is None else rule.reason.format(email=email)
 
-    def record_failure(self, email: str, ip: str | None) -> None:
+    def record_failure(self, email: str | None, ip: str | None) -> None:
         now = self.clock()
-        self.by_email.record(email, now)
+        if email:
+            self.by_email.record(email, now)
         if ip:
             self.by_ip.record(ip, now)
 
     def tracked_keys(self) -> int:
         """How many emails and IP addresses are being counted (for tests and metrics)."""
         return len(self.by_email) + len(self.by_ip)
+
+
+class RetryBans:
+    """Keys (e.g. caller and target of `user_auth`) that may not try again for `ban_s`."""
+
+    def __init__(
+        self,
+        ban_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 100_000,
+    ) -> None:
+        self.ban_s = ban_s
+        self.clock = clock
+        self.max_entries = max_entries
+        self._until: OrderedDict[Hashable, float] = OrderedDict()
+
+    def banned(self, key: Hashable) -> bool:
+        until = self._until.get(key)
+        return until is not None and self.clock() < until
+
+    def ban(self, key: Hashable) -> None:
+        now = self.clock()
+        self._until.pop(key, None)
+        self._until[key] = now + self.ban_s
+        # bans all last ban_s, so the oldest end first
+        while self._until:
+            first_key, until = next(iter(self._until.items()))
+            if until > now and len(self._until) <= self.max_entries:
+                break
+            del self._until[first_key]
+
+    def __len__(self) -> int:
+        return len(self._until)
