@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
@@ -55,6 +56,22 @@ _DOWN_SQLSTATES = frozenset(
     }
 )
 _OPEN_RETRY_MAX_S = 5.0
+
+
+class _QuietPoolFloor(logging.Filter):
+    """Drop asyncpg's traceback for each failed refill of the pool's minimum size.
+
+    During an outage asyncpg logs one at every retry (backoff up to 60 s); the
+    health monitor already logs the outage once, as one line.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to restore the pool connection floor")
+
+
+_pool_logger = logging.getLogger("asyncpg.pool")
+if not any(isinstance(f, _QuietPoolFloor) for f in _pool_logger.filters):
+    _pool_logger.addFilter(_QuietPoolFloor())
 
 
 class Queryable(Protocol):

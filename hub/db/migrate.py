@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -19,7 +20,7 @@ from importlib import resources
 import asyncpg
 import structlog
 
-from hub.db.database import Connection
+from hub.db.database import Connection, is_connection_error
 
 log = structlog.get_logger(__name__)
 
@@ -57,12 +58,13 @@ async def migrate(
 ) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied, in order.
 
-    Takes a DSN (connects, and closes afterwards) or an open connection (left open,
-    its settings as they were). `migrations` defaults to the shipped files.
+    Takes a DSN (connects, retrying for up to `connect_timeout_s` while the database
+    cannot be reached, and closes afterwards) or an open connection (left open, its
+    settings as they were). `migrations` defaults to the shipped files.
     """
     todo = load_migrations() if migrations is None else list(migrations)
     if isinstance(conn_or_dsn, str):
-        conn = await asyncpg.connect(conn_or_dsn, timeout=connect_timeout_s)
+        conn = await _connect(conn_or_dsn, connect_timeout_s)
         try:
             return await _migrate(conn, todo)
         finally:
@@ -73,6 +75,29 @@ async def migrate(
 def migrate_sync(dsn: str) -> list[str]:
     """`migrate(dsn)` for synchronous callers such as the CLI."""
     return asyncio.run(migrate(dsn))
+
+
+async def _connect(dsn: str, timeout_s: float) -> asyncpg.Connection:
+    """Connect, retrying with backoff while the database is unreachable (e.g. starting)."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.1
+    attempt = 0
+    while True:
+        attempt += 1
+        remaining = deadline - time.monotonic()
+        try:
+            return await asyncpg.connect(dsn, timeout=max(0.1, min(remaining, 10.0)))
+        except Exception as exc:
+            if not is_connection_error(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "database unreachable",
+                attempt=attempt,
+                retry_in_s=round(delay, 2),
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 async def _migrate(

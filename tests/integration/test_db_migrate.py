@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import asyncpg
@@ -11,6 +12,7 @@ import pytest
 from hub.config import Settings
 from hub.db.database import Database
 from hub.db.migrate import MIGRATION_LOCK_KEY, Migration, load_migrations, migrate
+from tests.fixtures.timeouts import seconds
 
 FOUNDATION_TABLES = {
     "accounts",
@@ -85,6 +87,14 @@ async def test_a_failing_migration_rolls_back_and_releases_the_lock(empty_dsn: s
         assert await conn.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_KEY)
     finally:
         await conn.close()
+
+
+async def test_migrate_gives_up_on_an_unreachable_database_after_its_timeout() -> None:
+    unreachable = "postgresql://postgres@/postgres?host=/nonexistent-hub-test-dir&port=5432"
+    t0 = time.monotonic()
+    with pytest.raises(OSError):
+        await migrate(unreachable, connect_timeout_s=0.5)
+    assert 0.25 < time.monotonic() - t0 < seconds(3)
 
 
 async def test_migrate_on_a_connection_leaves_it_as_it_was(empty_dsn: str) -> None:

@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 from hub.config import Settings
 from hub.db.database import Database
 from hub.db.embedded import SOCKET_PATH_MAX, EmbeddedPostgres
+from hub.db.migrate import load_migrations, migrate
 from hub.errors import DatabaseDown
 from tests.fixtures.db import new_server, server_tmpdir, wait_until
 from tests.fixtures.timeouts import seconds
@@ -161,3 +162,25 @@ async def test_a_second_holder_attaches_through_a_relative_path(
         assert await conn.fetchval("SELECT 1") == 1
     finally:
         await conn.close()
+
+
+async def test_migrate_waits_for_a_server_that_is_starting(own_server: OwnServer) -> None:
+    server = own_server.server
+    await asyncio.to_thread(server.stop)
+    with capture_logs() as logs:
+        migrating = asyncio.create_task(migrate(own_server.dsn, connect_timeout_s=seconds(20)))
+        try:
+            await wait_until(
+                lambda: any(e["event"] == "database unreachable" for e in logs),
+                seconds(5),
+                what="a logged failed attempt",
+            )
+            assert not migrating.done()
+        except BaseException:
+            migrating.cancel()
+            raise
+        finally:
+            await asyncio.to_thread(server.start, own_server.data_dir)
+        async with asyncio.timeout(seconds(20)):
+            applied = await migrating
+    assert applied == [m.name for m in load_migrations()]
