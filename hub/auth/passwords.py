@@ -51,7 +51,7 @@ def hasher(settings: Settings) -> PasswordHasher:
 
 def hash_password(password: str, settings: Settings) -> str:
     """A new argon2id hash of `password` (CPU-heavy: see `hash_password_async`)."""
-    return hasher(settings).hash(password)
+    return hasher(settings).hash(_utf8(password))
 
 
 def verify_password(password: str, stored: str | None, settings: Settings) -> bool:
@@ -61,7 +61,7 @@ def verify_password(password: str, stored: str | None, settings: Settings) -> bo
     stored = stored.strip()  # a CoCalc CHAR(173) column may come space-padded
     if stored.startswith("$argon2"):
         try:
-            return bool(hasher(settings).verify(stored, password))
+            return bool(hasher(settings).verify(stored, _utf8(password)))
         except (VerificationError, InvalidHashError):
             return False
     return _verify_legacy(password, stored)
@@ -93,12 +93,18 @@ def legacy_hash(password: str, salt: str, iterations: int = 1000, algorithm: str
 
 
 def _legacy_digest(password: str, salt: str, iterations: int, algorithm: str) -> str:
-    h = password
-    key = salt.encode()
+    h = _utf8(password)
+    key = _utf8(salt)
     digestmod = LEGACY_ALGORITHMS[algorithm]
     for _ in range(iterations):
-        h = hmac.new(key, h.encode(), digestmod).hexdigest()
-    return h
+        h = hmac.new(key, h, digestmod).hexdigest().encode()
+    return h.decode()
+
+
+def _utf8(text: str) -> bytes:
+    # "surrogatepass": a string with a lone surrogate (which strict UTF-8 refuses) is
+    # still hashed instead of raising; it can only ever match itself
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _verify_legacy(password: str, stored: str) -> bool:
@@ -112,4 +118,4 @@ def _verify_legacy(password: str, stored: str) -> bool:
     if not 1 <= iterations <= LEGACY_MAX_ITERATIONS:
         return False
     actual = _legacy_digest(password, salt, iterations, algorithm)
-    return hmac.compare_digest(actual.encode(), expected.lower().encode())
+    return hmac.compare_digest(_utf8(actual), _utf8(expected.lower()))

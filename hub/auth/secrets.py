@@ -37,13 +37,13 @@ def new_api_key() -> str:
 
 def hash_secret(secret: str) -> bytes:
     """The 32-byte SHA-256 digest under which a key or token is stored."""
-    return hashlib.sha256(secret.encode()).digest()
+    return hashlib.sha256(_utf8(secret)).digest()
 
 
 def same_secret(a: str | bytes, b: str | bytes) -> bool:
     """Constant-time equality for secrets or their hashes."""
-    a_bytes = a.encode() if isinstance(a, str) else a
-    b_bytes = b.encode() if isinstance(b, str) else b
+    a_bytes = _utf8(a) if isinstance(a, str) else a
+    b_bytes = _utf8(b) if isinstance(b, str) else b
     return hmac.compare_digest(a_bytes, b_bytes)
 
 
@@ -55,3 +55,7 @@ def mask(secret: str) -> str:
 def looks_like_token(text: str, length: int = 24) -> bool:
     """Whether `text` could be a token from `new_token(length)` (cheap pre-check)."""
     return len(text) == length and _BASE62_SET.issuperset(text)
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")  # never raises on odd input

@@ -319,7 +319,9 @@ async def _sign_in(
     if reason is not None:
         return failed(f"sign_in_check failure: {reason}")
 
-    account = await accounts.by_email(hub.db, email) if valid_email(email) else None
+    # Any stored address may sign in (imported ones too), but NUL cannot be in a query.
+    lookupable = "\x00" not in email and len(email) <= 4 * EMAIL_MAX
+    account = await accounts.by_email(hub.db, email) if lookupable else None
     if account is None:
         throttle.record_failure(email, ip)
         return failed(NO_SUCH_ACCOUNT)

@@ -91,24 +91,34 @@ def test_needs_rehash_on_cost_change() -> None:
     assert passwords.verify_password("pw123456", stored, stronger)
 
 
-async def test_async_variants_run_off_the_event_loop() -> None:
+async def test_async_variants_run_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     loop_thread = threading.get_ident()
     seen: list[int] = []
-    original = passwords.hash_password
+    original_hash = passwords.hash_password
+    original_verify = passwords.verify_password
 
-    def spy(password: str, settings: Settings) -> str:
+    def spy_hash(password: str, settings: Settings) -> str:
         seen.append(threading.get_ident())
-        return original(password, settings)
+        return original_hash(password, settings)
 
-    passwords_hash = passwords.hash_password
-    try:
-        passwords.hash_password = spy  # type: ignore[assignment]
-        stored = await passwords.hash_password_async("abcdef", FAST)
-    finally:
-        passwords.hash_password = passwords_hash  # type: ignore[assignment]
-    assert seen and seen[0] != loop_thread
+    def spy_verify(password: str, stored: str | None, settings: Settings) -> bool:
+        seen.append(threading.get_ident())
+        return original_verify(password, stored, settings)
+
+    monkeypatch.setattr(passwords, "hash_password", spy_hash)
+    monkeypatch.setattr(passwords, "verify_password", spy_verify)
+    stored = await passwords.hash_password_async("abcdef", FAST)
     results = await asyncio.gather(
         passwords.verify_password_async("abcdef", stored, FAST),
         passwords.verify_password_async("abcdeg", stored, FAST),
     )
-    assert results == [True, False]
+    assert list(results) == [True, False]
+    assert len(seen) == 3 and loop_thread not in seen
+
+
+def test_lone_surrogates_do_not_crash() -> None:
+    odd = "pw\ud800pw"
+    stored = passwords.hash_password(odd, FAST)
+    assert passwords.verify_password(odd, stored, FAST)
+    assert not passwords.verify_password("pwpw", stored, FAST)
+    assert not passwords.verify_password(odd, passwords.legacy_hash("x", "salt"), FAST)

@@ -52,3 +52,9 @@ def test_mask_shows_only_the_tail() -> None:
     key = "sk_ABCDEFGHIJKLMNOPQRstuvwx"
     assert secrets.mask(key) == "sk_…stuvwx"
     assert "ABCDEF" not in secrets.mask(key)
+
+
+def test_odd_strings_do_not_crash() -> None:
+    assert len(secrets.hash_secret("sk_\ud800")) == 32
+    assert not secrets.same_secret("é", "e")
+    assert secrets.same_secret("é\ud800", "é\ud800")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hub.auth.throttle import SignInThrottle
+from typing import Any
+
+from hub.auth.throttle import RetryBans, SignInThrottle
 from hub.config import Settings
 
 
@@ -14,7 +16,7 @@ class Clock:
         return self.now
 
 
-def make(**overrides: int) -> tuple[SignInThrottle, Clock]:
+def make(**overrides: Any) -> tuple[SignInThrottle, Clock]:
     clock = Clock()
     return SignInThrottle(Settings.load(environ={}, **overrides), clock=clock), clock
 
@@ -113,3 +115,36 @@ def test_email_with_braces_and_quotes() -> None:
     assert throttle.check('{x}"@b.c', None) == (
         'Too many attempts per minute to sign in as "{x}"@b.c". Wait one minute, then try again.'
     )
+
+
+def test_retry_bans() -> None:
+    clock = Clock()
+    bans = RetryBans(60.0, clock=clock, max_entries=3)
+    assert not bans.banned("a")
+    bans.ban("a")
+    assert bans.banned("a")
+    clock.now += 59.9
+    assert bans.banned("a")
+    clock.now += 0.1
+    assert not bans.banned("a")
+
+
+def test_retry_bans_are_bounded() -> None:
+    clock = Clock()
+    bans = RetryBans(60.0, clock=clock, max_entries=3)
+    for i in range(10):
+        bans.ban(i)
+    assert len(bans) == 3
+    assert bans.banned(9) and not bans.banned(0)
+    clock.now += 61
+    bans.ban("late")
+    assert len(bans) == 1
+
+
+def test_user_auth_bans_use_the_setting() -> None:
+    throttle, clock = make(user_auth_retry_s=5)
+    throttle.user_auth.ban(("caller", "target"))
+    clock.now += 4.9
+    assert throttle.user_auth.banned(("caller", "target"))
+    clock.now += 0.1
+    assert not throttle.user_auth.banned(("caller", "target"))
