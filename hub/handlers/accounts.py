@@ -7,6 +7,7 @@ comment says otherwise. Passwords are checked with argon2 in a worker thread
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -64,6 +65,7 @@ EMAIL_MAX = 254
 NAME_MAX = 254  # CoCalc's VARCHAR(254) for first_name and last_name
 KEY_NAME_MAX = 128  # CoCalc's VARCHAR(128) for api_keys.name
 USAGE_INTENT_MAX = 1000
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cs"})  # control characters, lone surrogates
 
 # --- create_account reasons (CoCalc's words) ---------------------------------------
 SIGNUP_DISABLED = "Signing up via email/password is disabled."
@@ -150,11 +152,19 @@ def valid_email(email: str) -> bool:
 
 def clean_text(value: str | UnsetType, limit: int) -> str | None:
     """Stripped, without control characters (PostgreSQL text cannot hold NUL), at most
-    `limit` characters; None when not given."""
+    `limit` characters; None when not given. Joiners and other format characters stay,
+    so emoji sequences and scripts that need them survive."""
     if not isinstance(value, str):
         return None
-    kept = "".join(c for c in value if c.isprintable() or c == " ")
+    kept = "".join(c for c in value if unicodedata.category(c) not in _DROPPED_CATEGORIES)
     return kept.strip()[:limit]
+
+
+def wants_api_key(value: bool | str | UnsetType) -> bool:
+    """`get_api_key` is "anything truth-ish": true or an app name; "false"/"0"/"" are not."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "0", "no", "off")
+    return value is True
 
 
 def _key_name(value: Any, default: str) -> str:
@@ -259,7 +269,7 @@ async def create_account(
                 created_by=ip,
                 usage_intent=clean_text(msg.usage_intent, USAGE_INTENT_MAX),
             )
-            if msg.get_api_key:
+            if wants_api_key(msg.get_api_key):
                 api_key, _ = await keys.make_key(
                     conn, account_id, name=_key_name(msg.get_api_key, "api")
                 )
@@ -349,7 +359,7 @@ async def _sign_in(
         )
         remember_me_hash = hash_secret(remember_me_token)
     api_key: str | UnsetType = UNSET
-    if msg.get_api_key:
+    if wants_api_key(msg.get_api_key):
         api_key, _ = await keys.make_key(hub.db, account_id, name=_key_name(msg.get_api_key, "api"))
     await accounts.central_log(
         hub.db,
