@@ -80,9 +80,11 @@ class Hub:
             address=f"{settings.host}:{self.port}",
         )
         app = self._make_app(self.state)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s
+        )
         await self._runner.setup()
-        await web.SockSite(self._runner, sock, shutdown_timeout=settings.shutdown_grace_s).start()
+        await web.SockSite(self._runner, sock).start()
         log.info("hub serving", url=self.url, websocket=f"ws://{settings.host}:{self.port}/hub")
 
     def _make_app(self, state: HubState) -> web.Application:

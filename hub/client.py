@@ -90,7 +90,8 @@ class HubClient:
                     msg = json.loads(frame)
                 except ValueError:
                     continue
-                queue = self._waiting.get(msg.get("id")) if isinstance(msg, dict) else None
+                msg_id = msg.get("id") if isinstance(msg, dict) else None
+                queue = self._waiting.get(msg_id) if isinstance(msg_id, str) else None
                 if queue is not None:
                     queue.put_nowait(msg)
                 else:

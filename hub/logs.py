@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -29,8 +30,10 @@ def scrub(value: Any) -> Any:
     return value
 
 
-def _scrub_processor(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-    return scrub(event)  # type: ignore[no-any-return]
+def _scrub_processor(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> Mapping[str, Any]:
+    return {k: ("***" if k.lower() in _SECRET_KEYS and v else scrub(v)) for k, v in event.items()}
 
 
 def configure(level: str = "info", fmt: str = "json") -> None:

@@ -111,7 +111,7 @@ class CreateAccount(Message, tag="create_account", kw_only=True):
     password: str | UnsetType = UNSET
     agreed_to_terms: bool | UnsetType = UNSET
     token: str | UnsetType = UNSET
-    get_api_key: bool | UnsetType = UNSET
+    get_api_key: bool | str | UnsetType = UNSET
     usage_intent: str | UnsetType = UNSET
 
 
@@ -141,7 +141,7 @@ class SignIn(Message, tag="sign_in", kw_only=True):
     email_address: str
     password: str
     remember_me: bool = False
-    get_api_key: bool | UnsetType = UNSET
+    get_api_key: bool | str | UnsetType = UNSET
 
 
 class RememberMeFailed(Message, tag="remember_me_failed", kw_only=True):

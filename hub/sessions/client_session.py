@@ -19,6 +19,7 @@ can neither grow hub memory nor slow anyone else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import deque
@@ -43,9 +44,7 @@ log = structlog.get_logger()
 class ClientSession:
     kind: Literal["websocket"] = "websocket"
 
-    def __init__(
-        self, hub: HubState, router: Router, ws: web.WebSocketResponse, ip: str
-    ) -> None:
+    def __init__(self, hub: HubState, router: Router, ws: web.WebSocketResponse, ip: str) -> None:
         self.hub = hub
         self.router = router
         self.ws = ws
@@ -60,6 +59,7 @@ class ClientSession:
         self._max_running = settings.max_concurrent_handlers
         self._out: deque[bytes] = deque()
         self._out_ready = asyncio.Event()
+        self._drained = asyncio.Event()
         self._waiting: deque[Message] = deque()
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -132,6 +132,7 @@ class ClientSession:
             return
         self._out.append(data)
         self._out_ready.set()
+        self._drained.clear()
 
     async def _write_loop(self) -> None:
         out = self._out
@@ -145,6 +146,7 @@ class ClientSession:
                 while out:
                     await send_frame(out.popleft(), text)
                     self.sent += 1
+                self._drained.set()
         except (ConnectionError, RuntimeError):
             # the peer went away mid-write; the reader notices and ends the session
             pass
@@ -227,9 +229,10 @@ class ClientSession:
         await self.ws.close(code=code, message=reason.encode()[:120])
 
     async def flush(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self._out and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        """Wait until the writer has sent everything queued, at most `timeout` seconds."""
+        if self._out:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), timeout)
 
     async def release(self) -> None:
         """Always run when the connection ends: stop tasks and drop everything held."""
@@ -296,4 +299,3 @@ def _fill_id(reply: Message, request: Message) -> None:
         request_id = message_id(request)
         if request_id is not None:
             reply.id = request_id  # type: ignore[attr-defined]
-

@@ -224,7 +224,9 @@ class HttpApi:
         ctype = request.content_type
         if not body:
             return {}, False
-        if ctype == "application/json" or (ctype == "application/octet-stream" and body[:1] == b"{"):
+        if ctype == "application/json" or (
+            ctype == "application/octet-stream" and body[:1] == b"{"
+        ):
             try:
                 parsed = msgspec.json.decode(bytes(body))
             except msgspec.DecodeError as exc:

@@ -34,7 +34,9 @@ class HttpRoutes:
         response.headers["Content-Type"] = CONTENT_TYPE
         return response
 
-    def _set_cookie(self, response: web.StreamResponse, token: str, max_age: float, same_site: str) -> None:
+    def _set_cookie(
+        self, response: web.StreamResponse, token: str, max_age: float, same_site: str
+    ) -> None:
         settings = self.hub.settings
         response.set_cookie(
             settings.cookie_name,
@@ -83,9 +85,9 @@ class HttpRoutes:
             cookie = await remember_me.create_remember_me(self.hub, account_id, ttl)
         except HubError as exc:
             return web.Response(status=503, text=f"ERROR: impersonate error -- {exc.text}")
-        response = web.HTTPFound("/")
+        response = web.Response(status=302, headers={"Location": "/"})
         self._set_cookie(response, cookie, ttl, "Strict")
-        return web.Response(status=302, headers=response.headers)
+        return response
 
 
 def _json(status: int, body: object) -> web.Response:

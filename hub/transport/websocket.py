@@ -38,7 +38,8 @@ class WebSocketEndpoint:
             raise web.HTTPServiceUnavailable(text="hub is shutting down")
         ws = web.WebSocketResponse(
             heartbeat=settings.ws_heartbeat_s,
-            max_msg_size=settings.max_message_bytes,
+            # aiohttp refuses a frame of exactly max_msg_size; our limit is inclusive
+            max_msg_size=settings.max_message_bytes + 1,
             compress=settings.ws_compression,
             decode_text=False,
             timeout=2.0,

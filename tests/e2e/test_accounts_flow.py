@@ -6,8 +6,7 @@ import asyncio
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
-
+from tests.fixtures.hub import basic_auth
 from tests.fixtures.timeouts import seconds
 
 PASSWORD = "s3cret-enough"
@@ -15,8 +14,13 @@ PASSWORD = "s3cret-enough"
 
 async def signup(c: Any, email: str, **extra: Any) -> dict[str, Any]:
     return await c.call(
-        "create_account", email_address=email, password=PASSWORD, first_name="Grace",
-        last_name="Hopper", agreed_to_terms=True, **extra,
+        "create_account",
+        email_address=email,
+        password=PASSWORD,
+        first_name="Grace",
+        last_name="Hopper",
+        agreed_to_terms=True,
+        **extra,
     )
 
 
@@ -31,7 +35,8 @@ async def test_signup_on_websocket_signs_the_session_in(connect) -> None:
         assert "api_key" not in reply
         # signed in now: a handler that needs an account works
         assert (await c.call("api_key", action="get", password=PASSWORD))["event"] in (
-            "success", "api_key_info",
+            "success",
+            "api_key_info",
         )
 
 
@@ -41,8 +46,10 @@ async def test_sign_in_always_answers(connect) -> None:
     async with connect() as c:
         failed = await c.call("sign_in", email_address="nobody@example.com", password="whatever")
         assert failed == {
-            "event": "sign_in_failed", "id": failed["id"],
-            "email_address": "nobody@example.com", "reason": "no such account",
+            "event": "sign_in_failed",
+            "id": failed["id"],
+            "email_address": "nobody@example.com",
+            "reason": "no such account",
         }
         wrong = await c.call("sign_in", email_address="answers@example.com", password="nope!!")
         assert wrong["event"] == "sign_in_failed"
@@ -85,7 +92,8 @@ async def test_remember_me_cookie_signs_a_new_connection_in(connect, http, http_
         assert err["error"] == "not signed in"
     async with connect(cookie=token) as c:
         assert await c.next_push() == {
-            "event": "remember_me_failed", "reason": "remember_me deleted or expired",
+            "event": "remember_me_failed",
+            "reason": "remember_me deleted or expired",
         }
     async with connect(cookie="garbage") as c:
         assert (await c.next_push())["event"] == "remember_me_failed"
@@ -121,19 +129,15 @@ async def test_api_key_life_cycle(connect, http, http_url) -> None:
         shown = await c.call("api_key", action="get", password=PASSWORD)
         assert shown["api_key"] != key and shown["api_key"].endswith(key[-6:])
         ping = f"{http_url}/api/v1/log_client_error"
-        async with http.post(ping, data={"error": "e"}, auth=aiohttp.BasicAuth(key, "")) as r:
+        async with http.post(ping, data={"error": "e"}, headers=basic_auth(key)) as r:
             assert r.status == 200
         again = await c.call("api_key", action="regenerate", password=PASSWORD)
-        async with http.post(ping, data={"error": "e"}, auth=aiohttp.BasicAuth(key, "")) as r:
+        async with http.post(ping, data={"error": "e"}, headers=basic_auth(key)) as r:
             assert r.status == 401  # the old key stopped working at once
-        async with http.post(
-            ping, data={"error": "e"}, auth=aiohttp.BasicAuth(again["api_key"], "")
-        ) as r:
+        async with http.post(ping, data={"error": "e"}, headers=basic_auth(again["api_key"])) as r:
             assert r.status == 200
         assert (await c.call("api_key", action="delete", password=PASSWORD))["event"] == "success"
-        async with http.post(
-            ping, data={"error": "e"}, auth=aiohttp.BasicAuth(again["api_key"], "")
-        ) as r:
+        async with http.post(ping, data={"error": "e"}, headers=basic_auth(again["api_key"])) as r:
             assert r.status == 401
 
 
@@ -144,7 +148,7 @@ async def test_user_auth_token_impersonation(connect, http, http_url) -> None:
     async with http.post(
         f"{http_url}/api/v1/user_auth",
         data={"account_id": signed["account_id"], "password": PASSWORD},
-        auth=aiohttp.BasicAuth(key, ""),
+        headers=basic_auth(key),
     ) as r:
         body = await r.json()
     assert body["event"] == "user_auth_token", body
@@ -185,7 +189,5 @@ async def test_racing_signups_exactly_one_wins(connect) -> None:
         async with connect() as c:
             return str((await signup(c, "race@example.com"))["event"])
 
-    results = await asyncio.wait_for(
-        asyncio.gather(*(attempt() for _ in range(6))), seconds(30)
-    )
+    results = await asyncio.wait_for(asyncio.gather(*(attempt() for _ in range(6))), seconds(30))
     assert sorted(results) == ["account_creation_failed"] * 5 + ["signed_in"]

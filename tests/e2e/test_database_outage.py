@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import aiohttp
@@ -15,7 +15,7 @@ from hub.client import HubClient
 from hub.config import Settings
 from hub.db.embedded import EmbeddedPostgres
 from tests.fixtures.hub import FAST_HASHING
-from tests.fixtures.timeouts import seconds
+from tests.fixtures.timeouts import eventually, seconds
 
 
 @pytest.fixture
@@ -26,6 +26,10 @@ async def own_postgres(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedPostgres, 
         yield pg, dsn, tmp_path
     finally:
         await asyncio.to_thread(pg.stop)
+
+
+async def _is(status: Awaitable[int], expected: int) -> bool:
+    return await status == expected
 
 
 async def health(http: aiohttp.ClientSession, url: str) -> int:
@@ -40,19 +44,26 @@ async def test_outage_gives_prompt_errors_and_503_then_recovers(own_postgres) ->
 
     await migrate(dsn)
     settings = Settings.load(
-        environ={}, port=0, database_url=dsn, data_dir=data_dir, db_health_interval_s=0.2,
+        environ={},
+        port=0,
+        database_url=dsn,
+        data_dir=data_dir,
+        db_health_interval_s=0.2,
         **FAST_HASHING,
     )
     hub = Hub(settings)
     await hub.start()
     url = f"http://127.0.0.1:{hub.port}"
     try:
-        async with aiohttp.ClientSession() as http, HubClient.connect(
-            f"ws://127.0.0.1:{hub.port}/hub", timeout=seconds(10)
-        ) as c:
+        async with (
+            aiohttp.ClientSession() as http,
+            HubClient.connect(f"ws://127.0.0.1:{hub.port}/hub", timeout=seconds(10)) as c,
+        ):
             assert await health(http, url) == 200
             created = await c.call(
-                "create_account", email_address="up@example.com", password="password1",
+                "create_account",
+                email_address="up@example.com",
+                password="password1",
                 agreed_to_terms=True,
             )
             assert created["event"] == "signed_in"
@@ -62,9 +73,7 @@ async def test_outage_gives_prompt_errors_and_503_then_recovers(own_postgres) ->
             reply = await c.call("log_client_error", error="during outage", raise_errors=False)
             assert reply["error"] == "database is down (please try later)"
             assert time.monotonic() - started < seconds(5)
-            async with asyncio.timeout(seconds(10)):
-                while await health(http, url) != 503:
-                    await asyncio.sleep(0.1)
+            await eventually(lambda: _is(health(http, url), 503), 10)
             # fast failure once the hub knows the database is down
             started = time.monotonic()
             reply = await c.call("log_client_error", error="still down", raise_errors=False)
@@ -74,9 +83,7 @@ async def test_outage_gives_prompt_errors_and_503_then_recovers(own_postgres) ->
             assert (await c.call("ping"))["event"] == "pong"
 
             await asyncio.to_thread(pg.start, data_dir)
-            async with asyncio.timeout(seconds(20)):
-                while await health(http, url) != 200:
-                    await asyncio.sleep(0.1)
+            await eventually(lambda: _is(health(http, url), 200), 20)
             reply = await c.call("log_client_error", error="after outage")
             assert reply["event"] == "success"
     finally:

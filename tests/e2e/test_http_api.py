@@ -9,6 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.fixtures.hub import basic_auth
+
 PASSWORD = "correct horse 42"
 
 
@@ -28,10 +30,6 @@ async def new_account(http: aiohttp.ClientSession, url: str, email: str) -> dict
         body = await r.json()
     assert body["event"] == "account_created", body
     return body
-
-
-def basic(key: str) -> aiohttp.BasicAuth:
-    return aiohttp.BasicAuth(key, "")
 
 
 async def test_ping_without_key_generates_an_id(http, http_url) -> None:
@@ -65,7 +63,7 @@ async def test_missing_wrong_and_odd_keys_are_401(http, http_url) -> None:
     async with http.post(url, data={"error": "x"}) as r:
         assert r.status == 401
         assert await r.json() == {"error": "You must provide authentication via an API key."}
-    async with http.post(url, data={"error": "x"}, auth=basic("sk_" + "a" * 24)) as r:
+    async with http.post(url, data={"error": "x"}, headers=basic_auth("sk_" + "a" * 24)) as r:
         assert r.status == 401
         assert "No account found" in (await r.json())["error"]
     async with http.post(url, data={"error": "x"}, headers={"Authorization": "Digest abc"}) as r:
@@ -77,9 +75,9 @@ async def test_bad_parameters_are_400_naming_the_parameter(http, http_url) -> No
     async with http.post(f"{http_url}/api/v1/ping", data={"nope": "1"}) as r:
         assert r.status == 400
         assert "unknown parameter 'nope'" in (await r.json())["error"]
-    async with http.post(f"{http_url}/api/v1/ping", data=b"{not json", headers={
-        "Content-Type": "application/json"
-    }) as r:
+    async with http.post(
+        f"{http_url}/api/v1/ping", data=b"{not json", headers={"Content-Type": "application/json"}
+    ) as r:
         assert r.status == 400
     async with http.post(f"{http_url}/api/v1/create_account", json={"email_address": 5}) as r:
         assert r.status == 400
@@ -115,7 +113,7 @@ async def test_key_as_basic_user_or_bearer_and_handler_errors_are_200(http, http
     key = account["api_key"]
     assert key.startswith("sk_")
     url = f"{http_url}/api/v1/log_client_error"
-    async with http.post(url, data={"error": "from basic"}, auth=basic(key)) as r:
+    async with http.post(url, data={"error": "from basic"}, headers=basic_auth(key)) as r:
         assert r.status == 200
         body = await r.json()
         assert body["event"] == "success"
@@ -132,8 +130,9 @@ async def test_key_as_basic_user_or_bearer_and_handler_errors_are_200(http, http
     ]
     assert rows[1]["id"] == "e1"
     # a handler's error is a 200 with an error event and the id
-    async with http.post(f"{http_url}/api/v1/query", json={"id": "q", "query": {}},
-                         auth=basic(key)) as r:
+    async with http.post(
+        f"{http_url}/api/v1/query", json={"id": "q", "query": {}}, headers=basic_auth(key)
+    ) as r:
         assert r.status == 200
         body = await r.json()
         assert body["event"] == "error" and body["id"] == "q"
@@ -141,9 +140,14 @@ async def test_key_as_basic_user_or_bearer_and_handler_errors_are_200(http, http
 
 async def test_form_values_are_coerced(http, http_url) -> None:
     # agreed_to_terms=false as a form string must be False, not a truthy string
-    async with http.post(f"{http_url}/api/v1/create_account", data={
-        "email_address": "coerce@example.com", "password": PASSWORD, "agreed_to_terms": "false",
-    }) as r:
+    async with http.post(
+        f"{http_url}/api/v1/create_account",
+        data={
+            "email_address": "coerce@example.com",
+            "password": PASSWORD,
+            "agreed_to_terms": "false",
+        },
+    ) as r:
         body = await r.json()
     assert body["event"] == "account_creation_failed"
     assert "agreed_to_terms" in body["reason"]
@@ -159,9 +163,14 @@ async def test_api_reference_is_served(http, http_url) -> None:
 
 async def test_duplicate_account_over_http(http, http_url) -> None:
     await new_account(http, http_url, "twice@example.com")
-    async with http.post(f"{http_url}/api/v1/create_account", data={
-        "email_address": "TWICE@example.com", "password": PASSWORD, "agreed_to_terms": "true",
-    }) as r:
+    async with http.post(
+        f"{http_url}/api/v1/create_account",
+        data={
+            "email_address": "TWICE@example.com",
+            "password": PASSWORD,
+            "agreed_to_terms": "true",
+        },
+    ) as r:
         body = await r.json()
     assert body["event"] == "account_creation_failed"
     assert body["reason"] == {"email_address": "This e-mail address is already taken."}
@@ -169,6 +178,9 @@ async def test_duplicate_account_over_http(http, http_url) -> None:
 
 async def test_basic_header_with_garbage_is_401(http, http_url) -> None:
     bad = base64.b64encode(b"\xff\xfe").decode()
-    async with http.post(f"{http_url}/api/v1/log_client_error", data={"error": "x"},
-                         headers={"Authorization": f"Basic {bad}"}) as r:
+    async with http.post(
+        f"{http_url}/api/v1/log_client_error",
+        data={"error": "x"},
+        headers={"Authorization": f"Basic {bad}"},
+    ) as r:
         assert r.status == 401

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from hub.client import HubClient
+from tests.fixtures.hub import basic_auth
 from tests.fixtures.timeouts import seconds
 
 HUB = [sys.executable, "-m", "hub"]
@@ -47,16 +48,34 @@ async def test_serve_account_cli_api_and_graceful_sigterm(tmp_path: Path) -> Non
     data_dir = tmp_path / "data"
     env = {**os.environ, "HUB_LOG_FORMAT": "json", "HUB_ARGON2_MEMORY_KIB": "8"}
     proc = await asyncio.create_subprocess_exec(
-        *HUB, "serve", "--port", str(port), "--data-dir", str(data_dir),
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        *HUB,
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         await wait_healthy(url, proc, seconds(60))
         # the shell command works while the hub runs on the same data dir
         made = await asyncio.create_subprocess_exec(
-            *HUB, "account", "create", "--email", "Admin@Example.com", "--password",
-            "admin-password", "--admin", "--api-key", "--data-dir", str(data_dir),
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            *HUB,
+            "account",
+            "create",
+            "--email",
+            "Admin@Example.com",
+            "--password",
+            "admin-password",
+            "--admin",
+            "--api-key",
+            "--data-dir",
+            str(data_dir),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(made.communicate(), seconds(60))
         assert made.returncode == 0, err.decode()
@@ -64,8 +83,9 @@ async def test_serve_account_cli_api_and_graceful_sigterm(tmp_path: Path) -> Non
         assert created["api_key"].startswith("sk_")
         async with aiohttp.ClientSession() as http:
             async with http.post(
-                f"{url}/api/v1/log_client_error", data={"error": "hello"},
-                auth=aiohttp.BasicAuth(created["api_key"], ""),
+                f"{url}/api/v1/log_client_error",
+                data={"error": "hello"},
+                headers=basic_auth(created["api_key"]),
             ) as r:
                 assert r.status == 200
                 assert (await r.json())["event"] == "success"

@@ -17,7 +17,7 @@ from hub.handlers.registry import Router, Routes
 from hub.protocol.messages import Ping, Pong
 from tests.e2e.raw_ws import RawWebSocket
 from tests.fixtures.hub import FAST_HASHING
-from tests.fixtures.timeouts import seconds
+from tests.fixtures.timeouts import eventually, seconds
 
 
 class Gate:
@@ -42,8 +42,13 @@ async def gated_hub(dsn: str, tmp_path: Any) -> AsyncIterator[tuple[Hub, Gate]]:
     extra = Routes()
     extra.by_event.update({r.event: r for r in others})
     settings = Settings.load(
-        environ={}, port=0, database_url=dsn, data_dir=tmp_path,
-        max_concurrent_handlers=2, inbound_queue=3, **FAST_HASHING,
+        environ={},
+        port=0,
+        database_url=dsn,
+        data_dir=tmp_path,
+        max_concurrent_handlers=2,
+        inbound_queue=3,
+        **FAST_HASHING,
     )
     server = Hub(settings, router=Router([gate.routes, extra]))
     await server.start()
@@ -75,24 +80,20 @@ async def test_concurrency_and_inbound_queue_edges(gated_hub: tuple[Hub, Gate]) 
 
 
 @pytest.mark.parametrize("hub_overrides", [{"outbound_queue": 8}])
-async def test_client_that_stops_reading_is_closed_and_others_unaffected(
-    hub: Hub, connect
-) -> None:
+async def test_client_that_stops_reading_is_closed_and_others_unaffected(hub: Hub, connect) -> None:
     raw = await RawWebSocket.open("127.0.0.1", hub.port, rcvbuf=4096)
     try:
         async with connect() as bystander:
             # each request makes a ~64 KiB error reply the raw client never reads
             big_event = "x" * 65536
             for _ in range(400):
-                raw.send_text('{"event":"%s"}' % big_event)
+                raw.send_text(f'{{"event":"{big_event}"}}')
                 await raw.writer.drain()
                 if hub.state.metrics.errors.labels("slow_consumer")._value.get() >= 1:
                     break
                 assert (await bystander.call("ping"))["event"] == "pong"
             assert hub.state.metrics.errors.labels("slow_consumer")._value.get() == 1
-            async with asyncio.timeout(seconds(10)):
-                while len(hub.sessions) != 1:
-                    await asyncio.sleep(0.05)
+            await eventually(lambda: len(hub.sessions) == 1, 10)
             assert (await bystander.call("ping"))["event"] == "pong"
     finally:
         raw.close()
@@ -104,9 +105,7 @@ async def test_dead_peer_is_dropped_by_keepalive(hub: Hub, connect) -> None:
     try:
         # the raw client never answers the hub's pings
         await raw.read_until_closed(timeout=seconds(5))
-        async with asyncio.timeout(seconds(5)):
-            while len(hub.sessions) != 0:
-                await asyncio.sleep(0.05)
+        await eventually(lambda: len(hub.sessions) == 0, 5)
         async with connect() as live:  # a client that answers pings stays connected
             await asyncio.sleep(1.2)
             assert (await live.call("ping"))["event"] == "pong"
@@ -137,9 +136,16 @@ async def test_old_clients_are_told_and_too_old_ones_closed(connect) -> None:
 def test_every_limit_is_a_setting() -> None:
     docs = Settings.docs()
     for name in (
-        "max_message_bytes", "inbound_queue", "max_concurrent_handlers", "outbound_queue",
-        "ws_heartbeat_s", "api_max_body_bytes", "api_rate_per_s", "api_rate_burst",
-        "db_statement_timeout_s", "signups_per_ip",
+        "max_message_bytes",
+        "inbound_queue",
+        "max_concurrent_handlers",
+        "outbound_queue",
+        "ws_heartbeat_s",
+        "api_max_body_bytes",
+        "api_rate_per_s",
+        "api_rate_burst",
+        "db_statement_timeout_s",
+        "signups_per_ip",
     ):
         assert docs[name]
 
