@@ -36,7 +36,7 @@ import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 from hub.config import Settings
-from hub.errors import DatabaseDown
+from hub.errors import DatabaseDown, Timeout
 
 if TYPE_CHECKING:
     Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
@@ -214,6 +214,11 @@ class Database:
             raise
         try:
             yield conn
+        except asyncpg.QueryCanceledError as exc:
+            # statement_timeout fired: the database is fine, the query was too slow
+            raise Timeout(
+                f"database query took longer than {self._settings.db_statement_timeout_s:g} s"
+            ) from exc
         except Exception as exc:
             if is_connection_error(exc) and (
                 own_body or not isinstance(exc, OSError) or conn.is_closed()
