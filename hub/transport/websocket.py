@@ -76,7 +76,7 @@ class WebSocketEndpoint:
                 try:
                     msg = decode_client_frame(frame.data)
                 except DecodeError as exc:
-                    metrics.errors.labels(f"decode_{exc.kind}").inc()
+                    metrics.errors.labels(exc.kind).inc()
                     session.send(encode_error(exc.text, exc.id))
                     continue
                 event: str = msg.__struct_config__.tag  # type: ignore[assignment]
