@@ -45,7 +45,7 @@ not given.
 
 **Authentication.** Send an API key (`sk_...`) as the user name of HTTP basic
 authentication with an empty password (`curl -u sk_yourkey: ...`), or as
-`Authorization: Bearer sk_yourkey`. `ping` works without a key.
+`Authorization: Bearer sk_yourkey`. `ping` and `create_account` (sign-up) work without a key.
 
 **Results.** Once the hub has run the event, its reply comes back with status
 `200` as the reply message in JSON, always with an `id`: yours if you sent one,
