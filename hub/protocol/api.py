@@ -1,4 +1,5 @@
-"""Which events the HTTP API accepts: exactly those `reference/message.js` wraps in `API(...)`.
+"""Which events the HTTP API accepts: those `reference/message.js` wraps in `API(...)`,
+plus the few extension events in `API_EXTENSIONS`.
 
 `POST /api/v1/<event>` serves an event only if it is in `API_EVENTS`; any other
 event, known or not, is a 404 there. A conformance test checks this set against
@@ -7,9 +8,9 @@ the reference file, so it cannot drift.
 
 from __future__ import annotations
 
-__all__ = ["API_EVENTS"]
+__all__ = ["API_EVENTS", "API_EXTENSIONS", "REFERENCE_API_EVENTS"]
 
-API_EVENTS: frozenset[str] = frozenset(
+REFERENCE_API_EVENTS: frozenset[str] = frozenset(
     {
         # accounts and auth
         "create_account",
@@ -54,3 +55,11 @@ API_EVENTS: frozenset[str] = frozenset(
         "jupyter_start_pool",
     }
 )
+
+# Events this hub adds to the HTTP API (CoCalc's hub served them; message.js lost
+# them). Each is listed in messages.EXTENSIONS and docs/compatibility.md.
+API_EXTENSIONS: frozenset[str] = frozenset(
+    {"create_project", "invite_collaborator", "remove_collaborator"}
+)
+
+API_EVENTS: frozenset[str] = REFERENCE_API_EVENTS | API_EXTENSIONS

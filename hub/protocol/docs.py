@@ -137,6 +137,10 @@ SUMMARIES: Final[dict[str, str]] = {
     "api_keys": "List, create, edit or delete the API keys of the account or of a project.",
     "api_keys_response": "Reply to api_keys.",
     "user_auth": "Get a temporary sign-in token for an account.",
+    "create_project": "Create a project owned by the caller.",
+    "project_created": "Reply to create_project with the new project's id.",
+    "invite_collaborator": "Add an existing account to a project as a collaborator.",
+    "remove_collaborator": "Take a collaborator off a project.",
     "get_available_upgrades": "How much of the account's upgrades exist and how much is unused.",
     "disconnect_from_project": "Drop this hub's link to a project (for debugging).",
     "available_upgrades": "Reply to get_available_upgrades.",
@@ -370,6 +374,24 @@ API_DESCRIPTIONS: Final[dict[str, str]] = {
         "account again.\n\n"
         + _curl("user_auth", f"account_id={_AID}", "password=the-account-password")
     ),
+    "create_project": (
+        "Creates a project owned by the caller (an extension: CoCalc's hub had this "
+        "event, its catalogue no longer does). With `start` the project's local hub "
+        "is started at once; otherwise it starts on first use. The reply is "
+        "`project_created` with the new `project_id`.\n\n"
+        + _curl("create_project", "title=Homework", "description=Week 1")
+    ),
+    "invite_collaborator": (
+        "Adds an existing account to a project as a collaborator; the caller needs "
+        "write access. Adding someone who is already on the project changes nothing. "
+        "The reply is `success`.\n\n"
+        + _curl("invite_collaborator", f"project_id={_PID}", f"account_id={_AID}")
+    ),
+    "remove_collaborator": (
+        "Takes a collaborator off a project; the caller needs write access. The owner "
+        "cannot be removed. The reply is `success`.\n\n"
+        + _curl("remove_collaborator", f"project_id={_PID}", f"account_id={_AID}")
+    ),
     "get_available_upgrades": (
         "Tells how much of each project upgrade (memory, cores, disk, network and "
         "so on) the account has in total, how much is still free to apply, and "
@@ -571,6 +593,19 @@ FIELD_DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
     },
     "disconnect_from_project": {
         "project_id": "The project whose link to drop.",
+    },
+    "create_project": {
+        "title": "The project's title (empty when left out).",
+        "description": "A longer description (empty when left out).",
+        "start": "Start the project's local hub right away.",
+    },
+    "invite_collaborator": {
+        "project_id": "The project to add someone to.",
+        "account_id": "The account to add as a collaborator.",
+    },
+    "remove_collaborator": {
+        "project_id": "The project to take someone off.",
+        "account_id": "The collaborator to remove.",
     },
     "purchase_license": {
         "info": "What to buy: an object describing the license.",

@@ -753,6 +753,30 @@ class UserAuthToken(Message, tag="user_auth_token", kw_only=True):
     auth_token: str
 
 
+class CreateProject(Message, tag="create_project", kw_only=True):
+    id: str | UnsetType = UNSET
+    title: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+    start: bool = False
+
+
+class ProjectCreated(Message, tag="project_created", kw_only=True):
+    id: str | UnsetType = UNSET
+    project_id: UUID
+
+
+class InviteCollaborator(Message, tag="invite_collaborator", kw_only=True):
+    id: str | UnsetType = UNSET
+    project_id: UUID
+    account_id: UUID
+
+
+class RemoveCollaborator(Message, tag="remove_collaborator", kw_only=True):
+    id: str | UnsetType = UNSET
+    project_id: UUID
+    account_id: UUID
+
+
 EXTENSIONS: dict[str, str] = {
     "account_created": (
         "gains optional `api_key`: create_account with get_api_key returns the new key here"
@@ -767,9 +791,22 @@ EXTENSIONS: dict[str, str] = {
         " request, and the HTTP API could not echo the id it generates"
     ),
     "copy_path_delete": "gains optional `id`, for the same reason as copy_path_status",
+    "create_project": (
+        "new event {id, title, description, start}: CoCalc's hub had it (and its API tests"
+        " use it) but message.js no longer defines it; replies project_created"
+    ),
+    "project_created": "new event {id, project_id}: the reply to create_project",
+    "invite_collaborator": (
+        "new event {id, project_id, account_id}: adds an existing account as collaborator"
+    ),
+    "remove_collaborator": "new event {id, project_id, account_id}: removes a collaborator",
 }
 
 ALL_MESSAGES: tuple[type[Message], ...] = (
+    CreateProject,
+    ProjectCreated,
+    InviteCollaborator,
+    RemoveCollaborator,
     StartSession,
     SessionStarted,
     Output,

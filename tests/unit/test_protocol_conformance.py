@@ -17,7 +17,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from hub.protocol import ALL_MESSAGES, API_EVENTS, BY_EVENT
+from hub.protocol import ALL_MESSAGES, BY_EVENT
+from hub.protocol.api import API_EXTENSIONS, REFERENCE_API_EVENTS
 from hub.protocol.messages import EXTENSIONS
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "message.js"
@@ -324,7 +325,8 @@ def test_extensions_name_real_events() -> None:
 
 
 def test_api_set_matches(reference: dict[str, RefEvent]) -> None:
-    assert {e for e, r in reference.items() if r.api} == API_EVENTS
+    assert {e for e, r in reference.items() if r.api} == REFERENCE_API_EVENTS
+    assert set(API_EXTENSIONS) <= set(EXTENSIONS)
 
 
 @pytest.mark.parametrize("event", sorted(BY_EVENT))

@@ -88,6 +88,10 @@ def test_extensions() -> None:
         "user_auth_token",
         "copy_path_status",
         "copy_path_delete",
+        "create_project",
+        "project_created",
+        "invite_collaborator",
+        "remove_collaborator",
     }
     token = m.UserAuthToken(id="r1", auth_token="x" * 24)
     assert token.auth_token == "x" * 24
