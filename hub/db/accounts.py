@@ -176,7 +176,7 @@ async def central_log(db: Queryable, event: str, value: dict[str, Any]) -> None:
     await db.execute(
         "INSERT INTO central_log (event, value) VALUES ($1, $2::jsonb)",
         event,
-        msgspec.json.encode(value).decode(),
+        value,
     )
 
 

@@ -70,10 +70,10 @@ async def log_webapp_error(
 async def track(db: Database, account_id: UUID, event: str, value: Any, limit: int) -> None:
     encoded = msgspec.json.encode(value)
     if len(encoded) > limit:
-        encoded = msgspec.json.encode({"truncated": encoded[:limit].decode("utf-8", "replace")})
+        value = {"truncated": encoded[:limit].decode("utf-8", "replace")}
     await db.execute(
-        "INSERT INTO user_tracking (account_id, event, value) VALUES ($1, $2, $3::jsonb)",
+        "INSERT INTO user_tracking (account_id, event, value) VALUES ($1, $2, $3)",
         account_id,
         event,
-        encoded.decode(),
+        value,
     )

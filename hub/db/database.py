@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import asyncpg
+import msgspec
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 
@@ -115,7 +116,20 @@ def pool_options(settings: Settings) -> dict[str, Any]:
         "timeout": settings.db_connect_timeout_s,
         "command_timeout": command_timeout,
         "server_settings": server_settings,
+        "init": _init_connection,
     }
+
+
+def _encode_json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """json and jsonb columns read and write Python values (via msgspec), not text."""
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name, encoder=_encode_json, decoder=msgspec.json.decode, schema="pg_catalog"
+        )
 
 
 class Database:

@@ -82,8 +82,8 @@ async def test_success(state: HubState) -> None:
     row = await state.db.fetchrow(
         "SELECT value FROM central_log WHERE event = 'successful_sign_in'"
     )
-    assert row is not None and account_id.hex[:8] in row["value"]
-    assert PASSWORD not in row["value"]
+    assert row is not None and row["value"]["account_id"] == str(account_id)
+    assert PASSWORD not in str(row["value"])
 
 
 async def test_failure_reasons(state: HubState) -> None:
