@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 from uuid import UUID
 
-from hub.protocol import Message
+from hub.protocol import Reply
 
 if TYPE_CHECKING:
     from hub.state import HubState
@@ -61,7 +61,7 @@ class Session(Protocol):
 
     def sign_out(self) -> None: ...
 
-    def push(self, msg: Message) -> None:
+    def push(self, msg: Reply) -> None:
         """Send a message that is not the handler's return value (streams, pushes)."""
 
     def set_client_version(self, version: int) -> None: ...

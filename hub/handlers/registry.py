@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hub.errors import NotSignedIn
-from hub.protocol import Message
+from hub.protocol import Message, Reply
 
 if TYPE_CHECKING:
     from hub.handlers.context import Context
 
 M = TypeVar("M", bound=Message)
-HandlerFn = Callable[[Any, "Context"], Awaitable[Message | None]]
+HandlerFn = Callable[[Any, "Context"], Awaitable[Reply | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +52,11 @@ class Routes:
         signed_in: bool = True,
         not_signed_in_text: str = "not signed in",
         http_needs_key: bool | None = None,
-    ) -> Callable[[Callable[[M, Context], Awaitable[Message | None]]], HandlerFn]:
+    ) -> Callable[[Callable[[M, Context], Awaitable[Reply | None]]], HandlerFn]:
         event = msg_type.__struct_config__.tag
         assert isinstance(event, str)
 
-        def register(fn: Callable[[M, Context], Awaitable[Message | None]]) -> HandlerFn:
+        def register(fn: Callable[[M, Context], Awaitable[Reply | None]]) -> HandlerFn:
             if event in self.by_event:
                 raise ValueError(f"two handlers for event {event!r}")
             needs_key = signed_in if http_needs_key is None else http_needs_key

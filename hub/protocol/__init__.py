@@ -9,10 +9,13 @@ docs.py      the API reference, generated from the structs plus prose
 from hub.protocol.api import API_EVENTS
 from hub.protocol.codec import (
     DecodeError,
+    Reply,
     decode_api_params,
     decode_client_frame,
     encode,
     encode_error,
+    encode_reply,
+    fill_reply_id,
 )
 from hub.protocol.messages import ALL_MESSAGES, BY_EVENT, Message, message_id
 
@@ -22,9 +25,12 @@ __all__ = [
     "BY_EVENT",
     "DecodeError",
     "Message",
+    "Reply",
     "decode_api_params",
     "decode_client_frame",
     "encode",
     "encode_error",
+    "encode_reply",
+    "fill_reply_id",
     "message_id",
 ]

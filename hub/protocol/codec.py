@@ -23,7 +23,7 @@ import functools
 import operator
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeAlias
 
 import msgspec
 import msgspec.inspect as mi
@@ -295,3 +295,23 @@ def encode_error(text: str, id: str | None) -> bytes:
     if id is None:
         return _ENCODER.encode(Error(error=text))
     return _ENCODER.encode(Error(id=id, error=text))
+
+
+# A reply is a typed message, or — for messages relayed from a project, which may be
+# any event — the decoded JSON object itself, passed through without a schema.
+Reply: TypeAlias = Message | dict[str, Any]
+
+
+def encode_reply(reply: Reply) -> bytes:
+    return _ENCODER.encode(reply)
+
+
+def fill_reply_id(reply: Reply, request_id: str | None) -> None:
+    """Give `reply` the request's id unless it already has one."""
+    if request_id is None:
+        return
+    if isinstance(reply, dict):
+        if not isinstance(reply.get("id"), str):
+            reply["id"] = request_id
+    elif "id" in reply.__struct_fields__ and not isinstance(getattr(reply, "id", None), str):
+        reply.id = request_id  # type: ignore[attr-defined]

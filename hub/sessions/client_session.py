@@ -28,11 +28,17 @@ from uuid import UUID
 
 import structlog
 from aiohttp import WSMsgType, web
-from msgspec import UNSET
 
 from hub.errors import CloseCode, HubError, Overloaded, error_text
 from hub.handlers.context import Context, Identity
-from hub.protocol import Message, encode, encode_error, message_id
+from hub.protocol import (
+    Message,
+    Reply,
+    encode_error,
+    encode_reply,
+    fill_reply_id,
+    message_id,
+)
 
 if TYPE_CHECKING:
     from hub.handlers.registry import Router
@@ -108,8 +114,8 @@ class ClientSession:
             self._recheck.cancel()
             self._recheck = None
 
-    def push(self, msg: Message) -> None:
-        self.send(encode(msg))
+    def push(self, msg: Reply) -> None:
+        self.send(encode_reply(msg))
 
     def set_client_version(self, version: int) -> None:
         self.client_version = version
@@ -188,8 +194,8 @@ class ClientSession:
             self.router.check_access(route, Context(self.hub, self))
             reply = await route.fn(msg, Context(self.hub, self))
             if reply is not None:
-                _fill_id(reply, msg)
-                self.send(encode(reply))
+                fill_reply_id(reply, message_id(msg))
+                self.send(encode_reply(reply))
         except HubError as exc:
             metrics.errors.labels(type(exc).__name__).inc()
             self.send(encode_error(exc.text, message_id(msg)))
@@ -291,11 +297,3 @@ class ClientSession:
         else:
             self.sign_out()
             self.push(RememberMeFailed(reason="remember_me deleted or expired"))
-
-
-def _fill_id(reply: Message, request: Message) -> None:
-    """A reply carries the request's id unless the handler set one itself."""
-    if "id" in reply.__struct_fields__ and getattr(reply, "id", None) in (None, UNSET):
-        request_id = message_id(request)
-        if request_id is not None:
-            reply.id = request_id  # type: ignore[attr-defined]

@@ -26,7 +26,15 @@ from multidict import MultiDictProxy
 from hub.auth.api_keys import authenticate_api_key
 from hub.errors import AuthRequired, HubError, PayloadTooLarge, Timeout, error_text
 from hub.handlers.context import Context, Identity
-from hub.protocol import API_EVENTS, BY_EVENT, DecodeError, Message, decode_api_params, encode
+from hub.protocol import (
+    API_EVENTS,
+    BY_EVENT,
+    DecodeError,
+    Reply,
+    decode_api_params,
+    encode_reply,
+    fill_reply_id,
+)
 from hub.protocol.docs import api_reference
 from hub.protocol.messages import Error
 from hub.transport.addresses import client_ip
@@ -49,7 +57,7 @@ class HttpSession:
         self._ip = ip
         self._identity = identity
         self._session_id = str(uuid.uuid4())
-        self.pushed: list[Message] = []
+        self.pushed: list[Reply] = []
 
     @property
     def session_id(self) -> str:
@@ -77,7 +85,7 @@ class HttpSession:
     def sign_out(self) -> None:
         pass
 
-    def push(self, msg: Message) -> None:
+    def push(self, msg: Reply) -> None:
         self.pushed.append(msg)
 
     def set_client_version(self, version: int) -> None:
@@ -204,13 +212,12 @@ class HttpApi:
             structlog.contextvars.unbind_contextvars("event", "ip")
         if reply is None:
             reply = Error(error="the handler sent no reply")
-        if "id" in reply.__struct_fields__ and not isinstance(getattr(reply, "id", None), str):
-            reply.id = request_id  # type: ignore[attr-defined]
+        fill_reply_id(reply, request_id)
         return self._reply(reply)
 
     @staticmethod
-    def _reply(msg: Message) -> web.Response:
-        return web.Response(body=encode(msg), content_type=JSON)
+    def _reply(msg: Reply) -> web.Response:
+        return web.Response(body=encode_reply(msg), content_type=JSON)
 
     @staticmethod
     async def _read_params(request: web.Request, limit: int) -> tuple[Mapping[str, Any], bool]:

@@ -1,0 +1,317 @@
+"""The hub's side of the project links: one link per project, shared by all sessions.
+
+Every relayed call gets an id of its own on the link, so replies find their way
+back to the asker whatever id the client chose, and two clients that pick the
+same id never see each other's replies. A stream (`multi_response: true`) goes
+to its asker until the message without that flag. When a link drops, every call
+pending on it fails at once with a clear error; when a client goes away, its
+handler task is cancelled and the call's entry is dropped with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import msgspec
+import structlog
+
+from hub.errors import HubError, Timeout
+from hub.local_hub.framing import BlobFrame, JsonFrame
+from hub.local_hub.link import Link, LinkError
+from hub.local_hub.runner import ProjectRunner
+
+log = structlog.get_logger()
+
+BlobSink = Callable[[bytes], Awaitable[None]]
+
+
+class ProjectUnavailable(HubError):
+    http_status = 503
+
+
+@dataclass(slots=True)
+class _Pending:
+    replies: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    blob_sink: BlobSink | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    connect_timeout_s: float = 20.0  # give up opening a link (start + handshake) after this
+    heartbeat_s: float = 30.0  # send a heartbeat this often; silence for 1.5x drops the link
+    max_frame_bytes: int = 16 * 1024 * 1024 + 64
+    max_blob_bytes: int = 64 * 1024 * 1024  # blobs kept for a pending call, per link
+
+
+class ProjectConnection:
+    """One open link to one project's local hub."""
+
+    def __init__(
+        self,
+        project_id: UUID,
+        link: Link,
+        settings: LinkSettings,
+        on_closed: Callable[[ProjectConnection], None],
+    ) -> None:
+        self.project_id = project_id
+        self.link = link
+        self.settings = settings
+        self._on_closed = on_closed
+        self._pending: dict[str, _Pending] = {}
+        self._blobs: dict[str, bytearray] = {}
+        self._blob_bytes = 0
+        self._closed = False
+        self._close_reason = ""
+        self.opened = time.monotonic()
+        self._tasks = [
+            asyncio.get_running_loop().create_task(self._read_loop()),
+            asyncio.get_running_loop().create_task(self._heartbeat_loop()),
+        ]
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def request(
+        self,
+        message: dict[str, Any],
+        *,
+        timeout: float,
+        blob_sink: BlobSink | None = None,
+        before_send: Callable[[str], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Send `message` with a fresh id; yield its replies until the last one.
+
+        `blob_sink` receives blob frames whose uuid is this call's id (streamed
+        copies); `before_send(call_id)` may send blob frames first (uploads).
+        """
+        if self._closed:
+            raise ProjectUnavailable(self._lost_text())
+        call_id = str(uuid.uuid4())
+        pending = _Pending(blob_sink=blob_sink)
+        self._pending[call_id] = pending
+        deadline = time.monotonic() + timeout
+        try:
+            if before_send is not None:
+                await before_send(call_id)
+            await self.link.send(msgspec.json.encode({**message, "id": call_id}))
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise Timeout(f"Timed out after {timeout:g} seconds.")
+                try:
+                    reply = await asyncio.wait_for(pending.replies.get(), remaining)
+                except TimeoutError:
+                    raise Timeout(f"Timed out after {timeout:g} seconds.") from None
+                yield reply
+                if reply.get("multi_response") is not True:
+                    return
+        except LinkError as exc:
+            raise ProjectUnavailable(f"{self._lost_text()} ({exc})") from None
+        finally:
+            self._pending.pop(call_id, None)
+
+    async def send_blob(self, blob_id: str, data: bytes) -> None:
+        try:
+            await self.link.send_blob(blob_id, data)
+        except LinkError as exc:
+            raise ProjectUnavailable(f"{self._lost_text()} ({exc})") from None
+
+    async def send(self, message: dict[str, Any]) -> None:
+        try:
+            await self.link.send(msgspec.json.encode(message))
+        except LinkError as exc:
+            raise ProjectUnavailable(f"{self._lost_text()} ({exc})") from None
+
+    def take_blob(self, blob_id: str) -> bytes | None:
+        data = self._blobs.pop(blob_id, None)
+        if data is None:
+            return None
+        self._blob_bytes -= len(data)
+        return bytes(data)
+
+    def _lost_text(self) -> str:
+        reason = f": {self._close_reason}" if self._close_reason else ""
+        return f"lost connection to project {self.project_id}{reason}"
+
+    async def _read_loop(self) -> None:
+        reason = "the local hub closed the link"
+        try:
+            while True:
+                frame = await self.link.receive()
+                if isinstance(frame, JsonFrame):
+                    await self._on_message(frame.payload)
+                elif isinstance(frame, BlobFrame):
+                    await self._on_blob(frame.uuid, frame.data)
+        except asyncio.CancelledError:
+            reason = "the hub closed the link"
+            raise
+        except LinkError as exc:
+            reason = str(exc) or reason
+        except Exception as exc:
+            log.exception("project link reader failed", project_id=str(self.project_id))
+            reason = f"link error: {exc}"
+        finally:
+            self._shut(reason)
+
+    async def _on_message(self, payload: bytes) -> None:
+        try:
+            message = msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            log.warning("project sent invalid JSON", project_id=str(self.project_id))
+            return
+        if not isinstance(message, dict):
+            return
+        call_id = message.get("id")
+        pending = self._pending.get(call_id) if isinstance(call_id, str) else None
+        if pending is not None:
+            pending.replies.put_nowait(message)
+            return
+        event = message.get("event")
+        if event == "heartbeat":
+            return
+        if event == "ping" and isinstance(call_id, str):
+            await self.link.send(msgspec.json.encode({"event": "pong", "id": call_id}))
+            return
+        # replies to calls that were given up (timeout, client gone) end here
+
+    async def _on_blob(self, blob_id: str, data: bytes) -> None:
+        pending = self._pending.get(blob_id)
+        if pending is not None and pending.blob_sink is not None:
+            await pending.blob_sink(data)
+            return
+        if self._blob_bytes + len(data) > self.settings.max_blob_bytes:
+            log.warning("dropping blob over the per-link limit", project_id=str(self.project_id))
+            return
+        self._blobs.setdefault(blob_id, bytearray()).extend(data)
+        self._blob_bytes += len(data)
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.settings.heartbeat_s
+        beat = msgspec.json.encode({"event": "heartbeat"})
+        while not self._closed:
+            await asyncio.sleep(interval / 2)
+            silent_for = time.monotonic() - self.link.last_received
+            if silent_for > 1.5 * interval:
+                self._close_reason = f"no heartbeat for {silent_for:.0f} s"
+                self.link.close()
+                return
+            with contextlib.suppress(LinkError):
+                await self.link.send(beat)
+
+    def _shut(self, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._close_reason = self._close_reason or reason
+        self.link.close()
+        error = {"event": "error", "error": self._lost_text()}
+        for pending in self._pending.values():
+            pending.replies.put_nowait(error)
+        self._blobs.clear()
+        self._on_closed(self)
+        log.info("project link closed", project_id=str(self.project_id), reason=self._close_reason)
+
+    async def close(self) -> None:
+        self._shut("the hub closed the link")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class ProjectLinks:
+    """All of this hub's project links, opened on demand."""
+
+    def __init__(self, runner: ProjectRunner, settings: LinkSettings) -> None:
+        self.runner = runner
+        self.settings = settings
+        self._links: dict[UUID, ProjectConnection] = {}
+        self._opening: dict[UUID, asyncio.Task[ProjectConnection]] = {}
+
+    def linked(self) -> list[UUID]:
+        return [pid for pid, conn in self._links.items() if not conn.closed]
+
+    async def get(self, project_id: UUID) -> ProjectConnection:
+        """The open link to the project, starting the project and connecting if needed."""
+        conn = self._links.get(project_id)
+        if conn is not None and not conn.closed:
+            self.runner.touch(project_id)
+            return conn
+        task = self._opening.get(project_id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._open(project_id))
+            self._opening[project_id] = task
+            task.add_done_callback(lambda _t: self._opening.pop(project_id, None))
+        # shield: one caller going away must not cancel the open for the others
+        return await asyncio.shield(task)
+
+    async def _open(self, project_id: UUID) -> ProjectConnection:
+        deadline = time.monotonic() + self.settings.connect_timeout_s
+        delay = 0.05
+        last_error = "no attempt"
+        while True:
+            try:
+                address = await asyncio.wait_for(
+                    self.runner.address(project_id), max(0.1, deadline - time.monotonic())
+                )
+                link = await Link.connect(
+                    address.host,
+                    address.port,
+                    address.secret_token,
+                    timeout=max(0.1, min(10.0, deadline - time.monotonic())),
+                    max_frame_bytes=self.settings.max_frame_bytes,
+                )
+                break
+            except (LinkError, OSError, TimeoutError, HubError) as exc:
+                last_error = str(exc) or type(exc).__name__
+            if time.monotonic() + delay > deadline:
+                raise ProjectUnavailable(
+                    f"could not connect to project {project_id}: {last_error}"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        conn = ProjectConnection(project_id, link, self.settings, self._forget)
+        self._links[project_id] = conn
+        self.runner.touch(project_id)
+        log.info("project link opened", project_id=str(project_id))
+        return conn
+
+    def _forget(self, conn: ProjectConnection) -> None:
+        if self._links.get(conn.project_id) is conn:
+            del self._links[conn.project_id]
+
+    async def call(
+        self, project_id: UUID, message: dict[str, Any], *, timeout: float
+    ) -> dict[str, Any]:
+        """One request, one reply."""
+        conn = await self.get(project_id)
+        async for reply in conn.request(message, timeout=timeout):
+            return reply
+        raise ProjectUnavailable(f"no reply from project {project_id}")
+
+    async def stream(
+        self, project_id: UUID, message: dict[str, Any], *, timeout: float
+    ) -> AsyncIterator[dict[str, Any]]:
+        conn = await self.get(project_id)
+        async for reply in conn.request(message, timeout=timeout):
+            yield reply
+
+    async def disconnect(self, project_id: UUID) -> bool:
+        conn = self._links.pop(project_id, None)
+        if conn is None:
+            return False
+        await conn.close()
+        return True
+
+    async def close(self) -> None:
+        for task in list(self._opening.values()):
+            task.cancel()
+        await asyncio.gather(*(c.close() for c in list(self._links.values())))
+        self._links.clear()
