@@ -78,6 +78,7 @@ class Hub:
             sign_in_throttle=SignInThrottle(settings),
             api_key_cache=ApiKeyCache(settings.api_key_cache_s),
             address=f"{settings.host}:{self.port}",
+            sessions=self.sessions,
         )
         app = self._make_app(self.state)
         self._runner = web.AppRunner(

@@ -58,6 +58,10 @@ class Settings:
     api_rate_burst: int = setting(100, "API requests a key or address may send in a burst (429)")
     api_key_cache_s: float = setting(60.0, "how long a verified API key stays cached in memory")
     api_timeout_s: float = setting(60.0, "longest an API request may wait for its handler")
+    api_body_timeout_s: float = setting(30.0, "longest a client may take to send a body (408)")
+    allowed_origins: str = setting(
+        "", "comma-separated Origins allowed to open the WebSocket (empty: any)"
+    )
 
     # --- database ------------------------------------------------------------
     db_pool_min: int = setting(2, "connections the pool keeps open")

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from hub.auth.throttle import SignInThrottle
     from hub.db.database import Database
     from hub.metrics import Metrics
+    from hub.sessions.registry import SessionRegistry
 
 
 @dataclass(slots=True)
@@ -23,3 +24,4 @@ class HubState:
     api_key_cache: ApiKeyCache
     # "host:port" as clients see it; sent in signed_in.hub
     address: str
+    sessions: SessionRegistry

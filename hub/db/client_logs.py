@@ -10,22 +10,40 @@ import msgspec
 from hub.db.database import Database
 from hub.protocol.messages import WebappError
 
+ID_MAX = 100  # the request id kept with a report (the reply still echoes it whole)
+
 
 async def log_client_error(
     db: Database, request_id: str | None, error: str, account_id: UUID | None
 ) -> None:
     await db.execute(
         "INSERT INTO client_error_log (id, event, error, account_id) VALUES ($1, 'error', $2, $3)",
-        request_id,
-        error,
+        None if request_id is None else pg_text(request_id[:ID_MAX]),
+        pg_text(error),
         account_id,
     )
+
+
+def pg_text(text: str) -> str:
+    """PostgreSQL text cannot hold NUL; a client's report keeps the rest of it."""
+    return text.replace("\x00", "\ufffd")
+
+
+def pg_json(value: Any) -> Any:
+    """A JSON value with every NUL in its strings (keys too) replaced, for jsonb."""
+    if isinstance(value, str):
+        return pg_text(value)
+    if isinstance(value, list):
+        return [pg_json(v) for v in value]
+    if isinstance(value, dict):
+        return {pg_text(str(k)): pg_json(v) for k, v in value.items()}
+    return value
 
 
 def _text(value: Any, limit: int) -> str | None:
     if value is None or value is msgspec.UNSET:
         return None
-    return str(value)[:limit]
+    return pg_text(str(value)[:limit])
 
 
 def _int(value: Any) -> int | None:
@@ -74,6 +92,6 @@ async def track(db: Database, account_id: UUID, event: str, value: Any, limit: i
     await db.execute(
         "INSERT INTO user_tracking (account_id, event, value) VALUES ($1, $2, $3)",
         account_id,
-        event,
-        value,
+        pg_text(event),
+        pg_json(value),
     )

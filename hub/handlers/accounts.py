@@ -55,6 +55,7 @@ from hub.protocol.messages import (
     UserAuth,
     UserAuthToken,
 )
+from hub.sessions.lapse import ACCOUNT_GONE
 
 routes = Routes()
 log = structlog.get_logger(__name__)
@@ -439,6 +440,8 @@ async def delete_account(msg: DeleteAccount, ctx: Context) -> AccountDeleted:
     hub.api_key_cache.invalidate_account(target)
     if own:
         ctx.session.sign_out()
+    # other connections of the account on this hub end now; on other hubs at their re-check
+    hub.sessions.sign_out_account(target, ACCOUNT_GONE)
     return AccountDeleted(id=msg.id)
 
 
@@ -483,6 +486,8 @@ async def api_keys(msg: ApiKeys, ctx: Context) -> ApiKeysResponse:
     hub = ctx.hub
     account_id = identity.account_id
     key_id = msg.key_id if isinstance(msg.key_id, int) else None
+    if key_id is not None and not 0 < key_id < 2**63:
+        raise BadRequest(f"no api key with id {key_id}")
     expire: datetime | None = msg.expire if isinstance(msg.expire, datetime) else None
     name = clean_text(msg.name, KEY_NAME_MAX)
 

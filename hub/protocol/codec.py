@@ -138,7 +138,10 @@ def decode_api_params(event: str, params: Mapping[str, Any], *, from_form: bool)
             raise DecodeError(f"unknown parameter '{key}'", kind="invalid", id=id_, event=event)
         if value is None:
             continue
-        obj[key] = coerce(value) if from_form else value
+        try:
+            obj[key] = coerce(value) if from_form else value
+        except ValueError as exc:
+            raise DecodeError(f"{exc} at $.{key}", kind="invalid", id=id_, event=event) from None
     obj["event"] = event
     try:
         return msgspec.convert(obj, cls, strict=not from_form)
@@ -170,7 +173,7 @@ def _scan_for_id(data: bytes | str) -> str | None:
         return match.group(2).decode("ascii")
     try:
         return _as_id(_ANY_DECODER.decode(match.group(1)))
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
         return None
 
 
@@ -258,8 +261,10 @@ def _form_coercer(t: mi.Type) -> Coercer:
         if value.lstrip()[:1] in ("[", "{"):
             try:
                 parsed = _ANY_DECODER.decode(value)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeError):
                 parsed = None
+            except RecursionError:
+                raise ValueError("nested too deeply") from None
             if (isinstance(parsed, list) and wants_list) or (
                 isinstance(parsed, dict) and wants_dict
             ):

@@ -39,6 +39,8 @@ from hub.protocol import (
     fill_reply_id,
     message_id,
 )
+from hub.protocol.messages import RememberMeFailed, SignedOut
+from hub.sessions.lapse import COOKIE_LAPSED, sign_in_lapsed
 
 if TYPE_CHECKING:
     from hub.handlers.registry import Router
@@ -203,7 +205,7 @@ class ClientSession:
             raise
         except Exception:
             metrics.errors.labels("internal").inc()
-            log.exception("handler failed", event=event)
+            log.exception("handler failed", handler_event=event)
             self.send(encode_error(error_text(Exception()), message_id(msg)))
         finally:
             metrics.messages.labels(event, "websocket").inc()
@@ -259,14 +261,15 @@ class ClientSession:
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    # --- remember-me re-check ----------------------------------------------------
+    # --- re-checking a long sign-in ---------------------------------------------------
 
     def _schedule_recheck(self) -> None:
+        """Every signed-in session is re-checked now and then: its account must still be
+        live (not deleted or banned, perhaps on another hub) and its cookie unexpired."""
         if self._recheck is not None:
             self._recheck.cancel()
             self._recheck = None
-        identity = self._identity
-        if identity is None or identity.remember_me_hash is None:
+        if self._identity is None:
             return
         loop = asyncio.get_running_loop()
         self._recheck = loop.call_later(self.hub.settings.remember_me_recheck_s, self._recheck_now)
@@ -275,25 +278,30 @@ class ClientSession:
         self._recheck = None
         if self._closing or self._identity is None:
             return
-        task = asyncio.get_running_loop().create_task(self._recheck_cookie())
+        task = asyncio.get_running_loop().create_task(self._recheck_identity())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _recheck_cookie(self) -> None:
-        from hub.auth.remember_me import still_valid
-        from hub.protocol.messages import RememberMeFailed
-
+    async def _recheck_identity(self) -> None:
         identity = self._identity
-        if identity is None or identity.remember_me_hash is None:
+        if identity is None:
             return
         try:
-            valid = await still_valid(self.hub, identity.remember_me_hash)
+            reason = await sign_in_lapsed(self.hub, identity)
         except HubError:
-            valid = True  # a database outage is not a reason to sign anyone out
+            reason = None  # a database outage is not a reason to sign anyone out
         if identity is not self._identity:
             return
-        if valid:
+        if reason is None:
             self._schedule_recheck()
         else:
-            self.sign_out()
-            self.push(RememberMeFailed(reason="remember_me deleted or expired"))
+            self.signed_out_by_hub(reason)
+
+    def signed_out_by_hub(self, reason: str) -> None:
+        """The sign-in ended elsewhere (account deleted, cookie revoked): tell the client."""
+        cookie = self._identity is not None and self._identity.remember_me_hash is not None
+        self.sign_out()
+        if cookie:  # a cookie client knows one reason for this, CoCalc's
+            self.push(RememberMeFailed(reason=COOKIE_LAPSED))
+        else:
+            self.push(SignedOut())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 import structlog
 
@@ -29,6 +30,15 @@ class SessionRegistry:
 
     def discard(self, session: ClientSession) -> None:
         self._sessions.discard(session)
+
+    def sign_out_account(self, account_id: UUID, reason: str) -> int:
+        """End every session of this hub signed in as the account; how many there were."""
+        count = 0
+        for session in list(self._sessions):
+            if session.account_id == account_id:
+                session.signed_out_by_hub(reason)
+                count += 1
+        return count
 
     async def shutdown(self, grace_s: float) -> dict[str, int]:
         """Stop accepting, tell every client to reconnect, close with 1001, and wait

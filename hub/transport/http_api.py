@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import time
 import uuid
 from collections.abc import Mapping
@@ -103,8 +104,9 @@ def api_key_from_header(header: str | None) -> str | None:
     """The key from `Authorization: Basic base64(key:)` or `Bearer key`; None if absent."""
     if not header:
         return None
-    scheme, _, value = header.strip().partition(" ")
-    scheme = scheme.lower()
+    parts = header.strip().split(None, 1)
+    scheme = parts[0].lower() if parts else ""
+    value = parts[1] if len(parts) > 1 else ""
     if scheme == "bearer":
         return value.strip() or None
     if scheme == "basic":
@@ -113,7 +115,10 @@ def api_key_from_header(header: str | None) -> str | None:
         except (binascii.Error, UnicodeDecodeError):
             raise AuthRequired("malformed basic authorization header") from None
         return decoded.partition(":")[0] or None
-    raise AuthRequired(f"Unknown authorization type '{scheme.capitalize()}'")
+    # echo only a short alphabetic scheme name: the header may be a bare key
+    if scheme.isascii() and scheme.isalpha() and len(scheme) <= 12:
+        raise AuthRequired(f"Unknown authorization type '{scheme.capitalize()}'")
+    raise AuthRequired("Unknown authorization type")
 
 
 def form_params(form: MultiDictProxy[Any]) -> dict[str, Any]:
@@ -128,6 +133,11 @@ def form_params(form: MultiDictProxy[Any]) -> dict[str, Any]:
         else:
             params[key] = str(values[0])
     return params
+
+
+def _bucket_key(key: str) -> str:
+    # keyed by a digest so that junk keys of any length cost the same small entry
+    return "key:" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:32]
 
 
 class HttpApi:
@@ -160,11 +170,14 @@ class HttpApi:
             key = api_key_from_header(request.headers.get("Authorization"))
         except AuthRequired as exc:
             return _error(401, exc.text)
-        if key is not None and not self.buckets.take("key:" + key, now):
+        if key is not None and not self.buckets.take(_bucket_key(key), now):
             return _error(429, "too many requests with this API key; slow down")
         try:
-            params, from_form = await self._read_params(request, settings.api_max_body_bytes)
+            async with asyncio.timeout(settings.api_body_timeout_s):
+                params, from_form = await self._read_params(request, settings.api_max_body_bytes)
             msg = decode_api_params(event, params, from_form=from_form)
+        except TimeoutError:
+            return _error(408, "the request body did not arrive in time")
         except PayloadTooLarge as exc:
             return _error(413, exc.text)
         except DecodeError as exc:
@@ -189,7 +202,7 @@ class HttpApi:
             text = f"Hub does not know how to handle a '{event}' event."
             return self._reply(Error(id=request_id, error=text))  # type: ignore[arg-type]
         session = HttpSession(ip, identity)
-        structlog.contextvars.bind_contextvars(event=event, ip=ip)
+        structlog.contextvars.bind_contextvars(api_event=event, ip=ip)
         started = time.perf_counter()
         try:
             reply = await asyncio.wait_for(
@@ -209,7 +222,7 @@ class HttpApi:
         finally:
             self.hub.metrics.messages.labels(event, "http").inc()
             self.hub.metrics.handler_seconds.labels(event).observe(time.perf_counter() - started)
-            structlog.contextvars.unbind_contextvars("event", "ip")
+            structlog.contextvars.unbind_contextvars("api_event", "ip")
         if reply is None:
             reply = Error(error="the handler sent no reply")
         fill_reply_id(reply, request_id)
@@ -236,8 +249,10 @@ class HttpApi:
         ):
             try:
                 parsed = msgspec.json.decode(bytes(body))
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, UnicodeError) as exc:
                 raise HubError(f"body is not valid JSON: {exc}") from None
+            except RecursionError:
+                raise HubError("body is not valid JSON: nested too deeply") from None
             if not isinstance(parsed, dict):
                 raise HubError("the JSON body must be an object")
             return parsed, False

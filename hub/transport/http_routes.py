@@ -72,6 +72,9 @@ class HttpRoutes:
         return response
 
     async def impersonate(self, request: web.Request) -> web.Response:
+        if request.headers.get("Sec-Fetch-Site", "none") == "cross-site":
+            # another site must not sign a visitor in as an account of its choosing
+            return web.Response(status=403, text="ERROR: impersonate error -- cross-site request")
         token = request.query.get("auth_token", "")
         if not token:
             return web.Response(status=400, text="ERROR: impersonate error -- invalid empty token")

@@ -31,11 +31,18 @@ class WebSocketEndpoint:
         self.hub = hub
         self.router = router
         self.sessions = sessions
+        self._origins = frozenset(
+            o.strip().rstrip("/") for o in hub.settings.allowed_origins.split(",") if o.strip()
+        )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         settings = self.hub.settings
         if not self.sessions.accepting:
             raise web.HTTPServiceUnavailable(text="hub is shutting down")
+        origin = request.headers.get("Origin")
+        if settings.allowed_origins and origin is not None and origin not in self._origins:
+            # a page on another site must not use the browser's cookie to act as its user
+            raise web.HTTPForbidden(text=f"origin '{origin[:200]}' is not allowed")
         ws = web.WebSocketResponse(
             heartbeat=settings.ws_heartbeat_s,
             # aiohttp refuses a frame of exactly max_msg_size; our limit is inclusive
@@ -78,6 +85,12 @@ class WebSocketEndpoint:
                 except DecodeError as exc:
                     metrics.errors.labels(exc.kind).inc()
                     session.send(encode_error(exc.text, exc.id))
+                    continue
+                except Exception:
+                    # no frame may end the connection, not even one that finds a bug
+                    metrics.errors.labels("internal").inc()
+                    log.exception("decoding a frame failed")
+                    session.send(encode_error("could not decode the message", None))
                     continue
                 event: str = msg.__struct_config__.tag  # type: ignore[assignment]
                 if router.get(event) is None:

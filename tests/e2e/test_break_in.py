@@ -357,11 +357,6 @@ async def test_cookie_session_is_signed_out_when_its_account_is_deleted(connect)
         assert err["error"] == NOT_SIGNED_IN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a password-signed-in session keeps acting (mints API keys) after its "
-    "account is deleted elsewhere",
-)
 async def test_other_password_session_cannot_mint_keys_after_its_account_is_deleted(
     connect, hub
 ) -> None:
@@ -629,11 +624,6 @@ async def test_impersonation_token_works_once(connect, http, http_url) -> None:
             assert r.status == 400, forged
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: /auth/impersonate sets a sign-in cookie for a cross-site request "
-    "(login CSRF); /cookies refuses the same",
-)
 async def test_impersonation_link_is_refused_cross_site(http, http_url) -> None:
     # Mallory makes a token for her own account and lures the victim's browser to the link:
     # the victim would silently be signed in as Mallory.
@@ -697,11 +687,6 @@ async def test_sign_in_brute_force_is_throttled_with_a_clear_reason(connect) -> 
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the sign-in throttle keeps every failed email address whole for an hour, "
-    "so 20 MiB addresses pin gigabytes of memory",
-)
 async def test_throttle_does_not_keep_huge_email_addresses(connect, hub) -> None:
     async with connect() as c:
         email = "a" * 1_000_000 + "@example.com"
@@ -810,11 +795,6 @@ async def test_control_characters_in_names_are_dropped_not_fatal(connect) -> Non
         assert key["response"][0]["name"] == "name"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: log_client_error clips the error text to client_log_max_chars but stores "
-    "the request id whole, so an anonymous client can store megabytes per message",
-)
 @pytest.mark.parametrize("hub_overrides", [{"client_log_max_chars": 100}])
 async def test_client_error_reports_are_bounded_in_the_database(connect, hub) -> None:
     async with connect() as anonymous:
@@ -827,11 +807,6 @@ async def test_client_error_reports_are_bounded_in_the_database(connect, hub) ->
     assert stored <= 2 * 100
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a NUL character in log_client_error reaches PostgreSQL text and fails "
-    "as 'internal error'",
-)
 async def test_nul_in_a_client_error_report_is_kept_or_refused_clearly(http, http_url, hub) -> None:
     me = await http_signup(http, http_url, "nul@example.com")
     status, body = await post(
@@ -847,11 +822,6 @@ async def test_nul_in_a_client_error_report_is_kept_or_refused_clearly(http, htt
         assert await hub.db.fetchval("SELECT count(*) FROM client_error_log") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when a WebSocket handler fails unexpectedly the hub sends no reply at all "
-    "(log.exception(..., event=...) raises TypeError in ClientSession._run)",
-)
 async def test_a_failing_handler_still_answers_on_the_websocket(connect) -> None:
     async with connect() as c:
         await c.next_push()
@@ -871,11 +841,6 @@ async def test_a_failing_handler_still_answers_on_the_websocket(connect) -> None
         assert (await c.call("ping"))["event"] == "pong"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a key_id beyond PostgreSQL bigint reaches asyncpg and fails "
-    "(no reply on the WebSocket; 'internal error' once that is fixed)",
-)
 async def test_out_of_range_key_id_is_an_ordinary_error(connect) -> None:
     async with connect() as c:
         await signup(c, "range@example.com")
@@ -955,11 +920,6 @@ async def test_invalid_utf8_outside_the_id_is_an_error_with_the_id(hub) -> None:
         assert seen[-1]["event"] == "pong"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: invalid UTF-8 inside the id string escapes codec._scan_for_id as "
-    "UnicodeDecodeError and drops the connection without a close frame",
-)
 async def test_invalid_utf8_inside_the_id_is_an_error_not_a_dropped_connection(hub) -> None:
     async with raw_client(hub) as raw:
         raw.writer.write(frame(b'{"event":"ping","id":"\xff"}'))
@@ -1047,11 +1007,6 @@ async def test_weird_content_types(http, http_url) -> None:
         assert status == 400 and "$.id" in reply["error"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: deeply nested JSON (RecursionError) or invalid UTF-8 in a JSON body "
-    "escapes HttpApi._read_params: 500 text/plain instead of 400 JSON",
-)
 @pytest.mark.parametrize(
     "body",
     [
@@ -1071,11 +1026,6 @@ async def test_unreadable_json_body_is_400(http, http_url, body: bytes) -> None:
     assert isinstance(reply, dict) and "JSON" in reply["error"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a deeply nested JSON text in a form field escapes codec._form_coercer "
-    "(RecursionError): 500 instead of 400",
-)
 async def test_deeply_nested_form_value_is_400(http, http_url) -> None:
     me = await http_signup(http, http_url, "form@example.com")
     status, reply = await post(
@@ -1184,23 +1134,19 @@ async def test_auth_header_shapes(http, http_url) -> None:
     assert status == 401
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an Authorization header with an unknown scheme is echoed whole in the 401 "
-    "body, so 'Bearer<TAB>sk_…' puts the API key in the response",
-)
 async def test_401_never_echoes_the_key(http, http_url) -> None:
     me = await http_signup(http, http_url, "echo@example.com")
     key = me["api_key"]
-    for header in (f"Bearer\t{key}", f"{key}", f"Bearer:{key}"):
+    # a tab after the scheme is accepted like a space; the others are refused
+    for header, expected in ((f"Bearer\t{key}", 200), (f"{key}", 401), (f"Bearer:{key}", 401)):
         status, reply = await post(
             http,
             f"{http_url}/api/v1/log_client_error",
             data={"error": "x"},
             headers={"Authorization": header},
         )
-        assert status == 401
-        assert key.lower() not in json.dumps(reply).lower(), reply
+        assert status == expected
+        assert key.lower()[3:] not in json.dumps(reply).lower(), reply
 
 
 # --- secrets stay secret

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from typing import Any
@@ -10,6 +11,7 @@ import aiohttp
 import pytest
 
 from tests.fixtures.hub import basic_auth
+from tests.fixtures.timeouts import seconds
 
 PASSWORD = "correct horse 42"
 
@@ -184,3 +186,18 @@ async def test_basic_header_with_garbage_is_401(http, http_url) -> None:
         headers={"Authorization": f"Basic {bad}"},
     ) as r:
         assert r.status == 401
+
+
+@pytest.mark.parametrize("hub_overrides", [{"api_body_timeout_s": 0.3}])
+async def test_a_body_that_never_arrives_is_408(hub) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub.port)
+    try:
+        writer.write(
+            b"POST /api/v1/ping HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"id":'
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), seconds(10))
+        assert b" 408 " in status_line
+    finally:
+        writer.close()

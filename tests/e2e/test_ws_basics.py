@@ -116,3 +116,24 @@ async def test_websockets_library_can_talk_directly(ws_url) -> None:
         await ws.send('{"event":"ping","id":"1"}')
         seen = [json.loads(await ws.recv()) for _ in range(2)]
         assert {m["event"] for m in seen} == {"remember_me_failed", "pong"}
+
+
+@pytest.mark.parametrize("hub_overrides", [{"allowed_origins": "https://app.example.com"}])
+async def test_only_allowed_origins_may_open_the_websocket(ws_url) -> None:
+    async with websockets.connect(ws_url, origin="https://app.example.com") as ws:
+        await ws.send('{"event":"ping","id":"1"}')
+        assert {json.loads(await ws.recv())["event"] for _ in range(2)} == {
+            "remember_me_failed",
+            "pong",
+        }
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(ws_url, origin="https://evil.example.net"):
+            pass
+    assert refused.value.response.status_code == 403
+    # scripts and servers send no Origin at all; they are not browsers acting for a user
+    async with websockets.connect(ws_url) as ws:
+        await ws.send('{"event":"ping","id":"2"}')
+        assert {json.loads(await ws.recv())["event"] for _ in range(2)} == {
+            "remember_me_failed",
+            "pong",
+        }
