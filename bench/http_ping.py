@@ -139,7 +139,7 @@ class _HTTPConn(asyncio.Protocol):
             if len(buf) < start + length:
                 return None
             return status, buf[start : start + length], start + length
-        parts = []
+        parts: list[bytes] = []
         pos = start
         while True:
             eol = buf.find(b"\r\n", pos)
