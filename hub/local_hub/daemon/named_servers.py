@@ -1,0 +1,116 @@
+"""`named_server_port`: start a known server (Jupyter, code-server, …) once, report its port.
+
+A server is started on first request when its program is on the project's PATH,
+on a free loopback port, in its own process group, with HOME = the project and
+its output in HOME/.smc/named-servers/<name>.log. Later requests get the same
+port while it runs (a dead one is started again). The daemon stops them all
+when it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.local_hub.daemon.errors import ProjectError
+
+REGISTRY: Mapping[str, tuple[str, ...]] = {
+    "jupyter": (
+        "jupyter", "lab", "--no-browser", "--port={port}", "--ip=127.0.0.1",
+        "--port-retries=0", "--ServerApp.root_dir={home}",
+    ),
+    "jupyterlab": (
+        "jupyter", "lab", "--no-browser", "--port={port}", "--ip=127.0.0.1",
+        "--port-retries=0", "--ServerApp.root_dir={home}",
+    ),
+    "jupyter-notebook": (
+        "jupyter", "notebook", "--no-browser", "--port={port}", "--ip=127.0.0.1",
+        "--port-retries=0",
+    ),
+    "code": ("code-server", "--bind-addr=127.0.0.1:{port}", "--auth=none", "{home}"),
+    "pluto": (
+        "julia", "-e",
+        'import Pluto; Pluto.run(host="127.0.0.1", port={port}, launch_browser=false)',
+    ),
+    "rserver": ("rserver", "--www-port={port}", "--www-address=127.0.0.1"),
+}  # fmt: skip
+"""name -> argv, with `{port}` and `{home}` filled in."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass(slots=True)
+class _Running:
+    port: int
+    process: asyncio.subprocess.Process
+
+
+class NamedServers:
+    def __init__(
+        self, home: Path, env: Mapping[str, str], registry: Mapping[str, tuple[str, ...]] = REGISTRY
+    ) -> None:
+        self.home = home
+        self.env = dict(env)
+        self.registry = registry
+        self.log_dir = home / ".smc" / "named-servers"
+        self._running: dict[str, _Running] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def port(self, name: str) -> int:
+        template = self.registry.get(name)
+        if template is None:
+            raise ProjectError(f"unknown named server '{name}'")
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            running = self._running.get(name)
+            if running is not None and running.process.returncode is None:
+                return running.port
+            port = free_port()
+            argv = [a.format(port=port, home=self.home) for a in template]
+            program = shutil.which(argv[0], path=self.env.get("PATH"))
+            if program is None:
+                raise ProjectError(f"named server '{name}' is not installed in this project")
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log = await asyncio.to_thread(open, self.log_dir / f"{name}.log", "ab")
+            with log:
+                try:
+                    process = await asyncio.create_subprocess_exec(
+                        program,
+                        *argv[1:],
+                        stdin=asyncio.subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=log,
+                        cwd=self.home,
+                        env=self.env,
+                        start_new_session=True,
+                    )
+                except OSError as exc:
+                    raise ProjectError(f"named server '{name}' could not start: {exc}") from None
+            self._running[name] = _Running(port, process)
+            return port
+
+    async def stop_all(self) -> None:
+        running, self._running = list(self._running.values()), {}
+        for r in running:
+            if r.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(r.process.pid, signal.SIGTERM)
+        for r in running:
+            try:
+                await asyncio.wait_for(r.process.wait(), 3.0)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(r.process.pid, signal.SIGKILL)
+                await r.process.wait()
