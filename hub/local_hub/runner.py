@@ -595,9 +595,11 @@ class LocalProcessRunner:
             await _kill_user_processes(record.uid)
         self._write_record(_stopped(record))
         self._running.pop(project_id, None)
+        self._last_active.pop(project_id, None)
         log.info("project stopped", project_id=str(project_id), pid=record.pid, how=how)
 
     def _forget(self, project_id: UUID, record: RunnerRecord, noticed_by: str) -> None:
+        self._last_active.pop(project_id, None)
         if self._running.pop(project_id, None) is not None:
             log.warning(
                 "project daemon is gone",
