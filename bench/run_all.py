@@ -304,6 +304,41 @@ def _cell_latency(rs: list[Any] | None) -> str:
     return f"{m.p50_ms:.3f} / {m.p99_ms:.3f}"
 
 
+def _noisy(rs: list[Any] | None) -> int:
+    return sum(1 for r in rs or [] if r.other_cpu is not None and r.other_cpu > NOISY)
+
+
+def _rate_verdict(
+    a: list[load.LoadResult] | None, h: list[load.LoadResult] | None
+) -> tuple[str, str, str]:
+    """Judge hub ≥ 0.8x aiohttp at 100 connections: (rate cell, CPU cell, verdict line).
+
+    The target is about rates, but a rate measured while other programs used
+    the CPUs is lower by however much they took, and that can favour either
+    side. When any of these runs shared the machine, the verdict comes from
+    server CPU per round trip instead (aiohttp's ÷ the hub's: the rate ratio
+    both would reach with a core each), which other load hardly moves.
+    """
+    ra, rh, ca, ch = _rate(a), _rate(h), _cpu_us(a), _cpu_us(h)
+    rate_met = None if ra is None or rh is None else rh >= TARGET_RATE_RATIO * ra
+    cpu_ratio = ca / ch if ca and ch else None
+    cpu_met = None if cpu_ratio is None else cpu_ratio >= TARGET_RATE_RATIO
+    noisy = _noisy(a) + _noisy(h)
+    cpu_cell = f"≥ {TARGET_RATE_RATIO}x by CPU: {_ok(cpu_met)}"
+    if not noisy or cpu_met is None:
+        verdict = f"ping round trips/s at 100 connections ≥ 0.8x aiohttp: {_ok(rate_met)}"
+        if cpu_ratio is not None:
+            verdict += f" (by server CPU per round trip: {cpu_ratio:.2f}x, {_ok(cpu_met)})"
+        return f"≥ {TARGET_RATE_RATIO}x {_ok(rate_met)}", cpu_cell, verdict
+    ratio = f"{rh / ra:.2f}x" if ra and rh else "—"
+    verdict = (
+        f"ping at 100 connections ≥ 0.8x aiohttp: {_ok(cpu_met)}, judged by server CPU per "
+        f"round trip ({cpu_ratio:.2f}x) because {noisy} of the runs behind the rates shared "
+        f"the machine with other work; the rate ratio of this run ({ratio}) is not reliable"
+    )
+    return f"≥ {TARGET_RATE_RATIO}x: rates disturbed, see CPU row", cpu_cell, verdict
+
+
 def build_table(results: dict[str, ServerResults]) -> tuple[str, list[str]]:
     a, w, h = (results.get(n, ServerResults(n)) for n in ("aiohttp", "websockets", "hub"))
     rows = [
@@ -313,18 +348,10 @@ def build_table(results: dict[str, ServerResults]) -> tuple[str, list[str]]:
     verdicts: list[str] = []
     for c in sorted({c for r in (a, w, h) for c in r.ping}):
         ra, rh = _rate(a.ping.get(c)), _rate(h.ping.get(c))
-        target = "—"
+        target = cpu_target = "—"
         if c == 100:
-            met = None if ra is None or rh is None else rh >= TARGET_RATE_RATIO * ra
-            target = f"≥ {TARGET_RATE_RATIO}x {_ok(met)}"
-            verdicts.append(f"ping round trips/s at 100 connections ≥ 0.8x aiohttp: {_ok(met)}")
-            ca100, ch100 = _cpu_us(a.ping.get(c)), _cpu_us(h.ping.get(c))
-            if ca100 and ch100:
-                verdicts.append(
-                    "the same by server CPU per round trip (less sensitive to other load): "
-                    f"aiohttp ÷ hub = {ca100 / ch100:.2f} "
-                    f"{_ok(ca100 / ch100 >= TARGET_RATE_RATIO)}"
-                )
+            target, cpu_target, verdict = _rate_verdict(a.ping.get(c), h.ping.get(c))
+            verdicts.append(verdict)
         rows.append(
             f"| ping round trips/s, {c} conn{'s' if c > 1 else ''} | {_cell_rate(a.ping.get(c))} "
             f"| {_cell_rate(w.ping.get(c))} | {_cell_rate(h.ping.get(c))} "
@@ -333,7 +360,7 @@ def build_table(results: dict[str, ServerResults]) -> tuple[str, list[str]]:
         ca, cw, ch = _cpu_us(a.ping.get(c)), _cpu_us(w.ping.get(c)), _cpu_us(h.ping.get(c))
         rows.append(
             f"| server CPU µs per round trip, {c} conn{'s' if c > 1 else ''} "
-            f"| {_us(ca)} | {_us(cw)} | {_us(ch)} | {_fmt_ratio(ch, ca)} | |"
+            f"| {_us(ca)} | {_us(cw)} | {_us(ch)} | {_fmt_ratio(ch, ca)} | {cpu_target} |"
         )
         rows.append(
             f"| ping latency p50 / p99 ms, {c} conn{'s' if c > 1 else ''} "
