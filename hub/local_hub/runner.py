@@ -443,6 +443,8 @@ class LocalProcessRunner:
                     pid=record.pid,
                 )
                 await self._terminate(project_id, record)
+            elif record is not None and _alive(record):
+                await self._await_exit(project_id, record)
             running = await self._spawn(project_id, home, user, deadline)
         self._running[project_id] = running
         self.touch(project_id)
@@ -597,6 +599,27 @@ class LocalProcessRunner:
         self._running.pop(project_id, None)
         self._last_active.pop(project_id, None)
         log.info("project stopped", project_id=str(project_id), pid=record.pid, how=how)
+
+    async def _await_exit(self, project_id: UUID, record: RunnerRecord) -> None:
+        """The process we started still lives but is no longer the daemon: it is exiting
+        (its command line is gone a moment before it dies). Let it go, without signalling
+        it, so the new daemon does not find HOME still taken."""
+        assert record.pid is not None
+        try:
+            pidfd = os.pidfd_open(record.pid)
+        except OSError:
+            return
+        try:
+            if _start_ticks(record.pid) == record.start_ticks and not await _wait_exit(
+                pidfd, self._stop_grace_s
+            ):
+                log.warning(
+                    "an earlier daemon of the project has not exited; starting anyway",
+                    project_id=str(project_id),
+                    pid=record.pid,
+                )
+        finally:
+            os.close(pidfd)
 
     def _forget(self, project_id: UUID, record: RunnerRecord, noticed_by: str) -> None:
         self._last_active.pop(project_id, None)
