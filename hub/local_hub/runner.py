@@ -280,8 +280,7 @@ class LocalProcessRunner:
     async def stop(self, project_id: UUID) -> None:
         task = self._starts.get(project_id)
         if task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(task)
+            await asyncio.wait({task})  # let the start finish (or fail), then stop
         self._running.pop(project_id, None)
         if not self.state_path(project_id).exists():
             return
@@ -339,6 +338,8 @@ class LocalProcessRunner:
 
     def start_reaper(self) -> None:
         """Start the background task that stops idle projects (once; `close` ends it)."""
+        if self._closed:
+            raise RuntimeError("the project runner is closed")
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._reap_loop(), name="project idle reaper")
 
@@ -376,7 +377,10 @@ class LocalProcessRunner:
         return True
 
     async def _reap_loop(self) -> None:
-        self._adopt_running()
+        try:
+            self._adopt_running()
+        except Exception:
+            log.exception("finding running projects failed")
         while True:
             await asyncio.sleep(self._reap_interval_s)
             try:

@@ -6,6 +6,7 @@ Isolation between projects (one Unix user each) is in test_runner_isolation.py.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import stat
@@ -143,6 +144,36 @@ async def test_stop(make_runner: MakeRunner) -> None:
     again = await runner.address(project)
     assert await handshake(again) == b"y"
     assert (await runner.status(project)).pid != pid
+
+
+async def test_stop_during_a_start_waits_for_it_then_stops(make_runner: MakeRunner) -> None:
+    runner = make_runner()
+    project = uuid.uuid4()
+    start = asyncio.create_task(runner.address(project))
+    await eventually(lambda: runner._starts.get(project) is not None, 5)
+    await runner.stop(project)
+    address = await start
+    assert (await runner.status(project)).state == "stopped"
+    with pytest.raises(OSError):
+        await handshake(address)
+    assert daemons_for(runner.home(project)) == []
+
+
+async def test_a_start_waits_while_another_hub_process_holds_the_project(
+    make_runner: MakeRunner,
+) -> None:
+    runner = make_runner()
+    project = uuid.uuid4()
+    runner.state_dir.mkdir(parents=True)
+    other_hub = os.open(runner.state_dir / f"{project}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(other_hub, fcntl.LOCK_EX)
+        start = asyncio.create_task(runner.address(project))
+        await eventually(lambda: runner.home(project).exists(), 5)  # now at the lock
+        assert not start.done() and daemons_for(runner.home(project)) == []
+    finally:
+        os.close(other_hub)
+    assert await handshake(await start) == b"y"
 
 
 async def test_stop_kills_a_daemon_that_ignores_sigterm(
