@@ -295,14 +295,16 @@ async def accept(
 KeepaliveEnd = Literal["closed", "silent", "stalled"]
 
 
-async def keepalive(link: Link, interval_s: float) -> KeepaliveEnd:
+async def keepalive(
+    link: Link, interval_s: float, *, silent_after_s: float | None = None
+) -> KeepaliveEnd:
     """Send a heartbeat every `interval_s`; close the link when the peer goes quiet.
 
     Returns why it stopped: `closed` (the link closed), `silent` (nothing received
-    for 1.5 intervals), or `stalled` (a heartbeat could not be written within
-    1.5 intervals because the peer does not read).
+    for `silent_after_s`, by default 1.5 intervals), or `stalled` (a heartbeat
+    could not be written within that time because the peer does not read).
     """
-    quiet_limit = 1.5 * interval_s
+    quiet_limit = 1.5 * interval_s if silent_after_s is None else silent_after_s
     next_beat = time.monotonic() + interval_s
     while not link.closed:
         now = time.monotonic()

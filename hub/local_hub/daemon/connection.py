@@ -100,7 +100,10 @@ class HubConnection:
         try:
             await self.link.send(msg)
         except MessageTooLarge as exc:
-            await self.link.send({"event": "error", "id": id_, "error": str(exc)})
+            try:
+                await self.link.send({"event": "error", "id": id_, "error": str(exc)})
+            except MessageTooLarge:
+                log.warning("reply dropped: even its error does not fit in a frame")
 
     async def error(self, id_: m.Id, text: str) -> None:
         body: dict[str, Any] = {"event": "error", "error": text}

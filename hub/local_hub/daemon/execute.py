@@ -1,6 +1,6 @@
 """`project_exec`, as CoCalc's `execute-code` does it.
 
-Each command runs in its own session and process group (`start_new_session`),
+Each command runs in its own session and process group (`process.Child`),
 stdin from /dev/null, HOME = the project. At `timeout` the whole group gets
 SIGKILL (so a process that ignores SIGTERM, and its children, die too); a call
 cancelled because its hub went away kills the group the same way. Output is read
@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import contextlib
-import os
 import shlex
-import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -23,6 +20,7 @@ from typing import Literal
 from hub.local_hub.daemon.errors import ProjectError
 from hub.local_hub.daemon.messages import ProjectExec
 from hub.local_hub.daemon.paths import ProjectPaths
+from hub.local_hub.daemon.process import Child
 
 CHUNK_BYTES = 64 * 1024
 DEFAULT_TIMEOUT_S = 10.0
@@ -222,34 +220,28 @@ class Executor:
     async def _supervise(
         self, opts: ExecOptions, sink: Callable[[Which, bytes], Awaitable[None]]
     ) -> int:
-        proc = await self._spawn(opts)
-        assert proc.stdout is not None and proc.stderr is not None
+        child = self._spawn(opts)
         finished = False
         try:
             async with asyncio.timeout(opts.timeout):
-                await asyncio.gather(
-                    _pump(proc.stdout, "stdout", sink), _pump(proc.stderr, "stderr", sink)
-                )
-                returncode = await proc.wait()
+                await asyncio.gather(_pump(child, "stdout", sink), _pump(child, "stderr", sink))
+                returncode = await child.wait()
             finished = True
         except TimeoutError:
             raise opts.error(f"killed command '{opts.command_line()}'") from None
         finally:
-            if not finished:
-                _kill_group(proc.pid)
-                await asyncio.shield(proc.wait())
+            try:
+                if not finished:
+                    child.kill_group()
+                    await child.wait()
+            finally:
+                child.close()
         return returncode if returncode >= 0 else 1
 
-    async def _spawn(self, opts: ExecOptions) -> asyncio.subprocess.Process:
+    def _spawn(self, opts: ExecOptions) -> Child:
         try:
-            return await asyncio.create_subprocess_exec(
-                *opts.argv(),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=self._paths.working_directory(opts.path),
-                env=self._env,
-                start_new_session=True,
+            return Child.spawn(
+                opts.argv(), cwd=self._paths.working_directory(opts.path), env=self._env
             )
         except (OSError, ValueError) as exc:
             raise opts.error(
@@ -258,12 +250,7 @@ class Executor:
 
 
 async def _pump(
-    reader: asyncio.StreamReader, which: Which, sink: Callable[[Which, bytes], Awaitable[None]]
+    child: Child, which: Which, sink: Callable[[Which, bytes], Awaitable[None]]
 ) -> None:
-    while chunk := await reader.read(CHUNK_BYTES):
+    while chunk := await child.read(which, CHUNK_BYTES):
         await sink(which, chunk)
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)

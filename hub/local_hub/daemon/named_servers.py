@@ -10,8 +10,6 @@ when it stops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import shutil
 import signal
 import socket
@@ -20,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.local_hub.daemon.errors import ProjectError
+from hub.local_hub.daemon.process import Child
 
 REGISTRY: Mapping[str, tuple[str, ...]] = {
     "jupyter": (
@@ -54,12 +53,15 @@ def free_port() -> int:
 @dataclass(slots=True)
 class _Running:
     port: int
-    process: asyncio.subprocess.Process
+    child: Child
 
 
 class NamedServers:
     def __init__(
-        self, home: Path, env: Mapping[str, str], registry: Mapping[str, tuple[str, ...]] = REGISTRY
+        self,
+        home: Path,
+        env: Mapping[str, str],
+        registry: Mapping[str, tuple[str, ...]] = REGISTRY,
     ) -> None:
         self.home = home
         self.env = dict(env)
@@ -75,42 +77,35 @@ class NamedServers:
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
             running = self._running.get(name)
-            if running is not None and running.process.returncode is None:
+            if running is not None and running.child.running:
                 return running.port
+            if running is not None:
+                running.child.close()
             port = free_port()
             argv = [a.format(port=port, home=self.home) for a in template]
             program = shutil.which(argv[0], path=self.env.get("PATH"))
             if program is None:
                 raise ProjectError(f"named server '{name}' is not installed in this project")
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            log = await asyncio.to_thread(open, self.log_dir / f"{name}.log", "ab")
-            with log:
-                try:
-                    process = await asyncio.create_subprocess_exec(
-                        program,
-                        *argv[1:],
-                        stdin=asyncio.subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=log,
-                        cwd=self.home,
-                        env=self.env,
-                        start_new_session=True,
-                    )
-                except OSError as exc:
-                    raise ProjectError(f"named server '{name}' could not start: {exc}") from None
-            self._running[name] = _Running(port, process)
+            child = await asyncio.to_thread(self._start, name, [program, *argv[1:]])
+            self._running[name] = _Running(port, child)
             return port
+
+    def _start(self, name: str, argv: list[str]) -> Child:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / f"{name}.log", "ab") as log:
+            try:
+                return Child.spawn(argv, cwd=self.home, env=self.env, output=log)
+            except OSError as exc:
+                raise ProjectError(f"named server '{name}' could not start: {exc}") from None
 
     async def stop_all(self) -> None:
         running, self._running = list(self._running.values()), {}
         for r in running:
-            if r.process.returncode is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(r.process.pid, signal.SIGTERM)
+            r.child.kill_group(signal.SIGTERM)
         for r in running:
             try:
-                await asyncio.wait_for(r.process.wait(), 3.0)
+                await asyncio.wait_for(r.child.wait(), 3.0)
             except TimeoutError:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(r.process.pid, signal.SIGKILL)
-                await r.process.wait()
+                r.child.kill_group(signal.SIGKILL)
+                await r.child.wait()
+            r.child.close()
