@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import math
 import os
 import secrets
 import stat
@@ -25,9 +26,14 @@ def _mb(n: float) -> str:
     return f"{n / 1_000_000:g}"
 
 
+def _js_round_mb(size: int) -> int:
+    """Megabytes rounded as JavaScript's Math.round does (halves up, not to even)."""
+    return math.floor(size / 1_000_000 + 0.5)
+
+
 def large_file(size: int, limit: int) -> ProjectError:
     return ProjectError(
-        f"Attempt to open large file of size {round(size / 1_000_000)}MB; the maximum allowed "
+        f"Attempt to open large file of size {_js_round_mb(size)}MB; the maximum allowed "
         f"size is {_mb(limit)}MB. Use vim, emacs, or pico from a terminal instead."
     )
 
@@ -58,7 +64,7 @@ class Files:
             fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
             raise _os_problem("read", path, exc) from None
-        with os.fdopen(fd, "rb") as f:
+        try:
             st = os.fstat(fd)
             if stat.S_ISDIR(st.st_mode):
                 raise ProjectError(f"path '{path}' is a directory")
@@ -66,6 +72,10 @@ class Files:
                 raise ProjectError(f"path '{path}' is not a regular file")
             if st.st_size > self.max_file_bytes:
                 raise large_file(st.st_size, self.max_file_bytes)
+        except BaseException:
+            os.close(fd)
+            raise
+        with os.fdopen(fd, "rb") as f:
             data = f.read(self.max_file_bytes + 1)
         if len(data) > self.max_file_bytes:
             raise large_file(len(data), self.max_file_bytes)
@@ -77,7 +87,7 @@ class Files:
     async def write_bytes(self, path: str, data: bytes | bytearray) -> None:
         if len(data) > self.max_file_bytes:
             raise ProjectError(
-                f"Attempt to write large file of size {round(len(data) / 1_000_000)}MB; "
+                f"Attempt to write large file of size {_js_round_mb(len(data))}MB; "
                 f"the maximum allowed size is {_mb(self.max_file_bytes)}MB."
             )
         real = self.paths.resolve(path)

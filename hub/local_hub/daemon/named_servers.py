@@ -16,6 +16,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from hub.local_hub.daemon.errors import ProjectError
 from hub.local_hub.daemon.process import Child
@@ -86,17 +87,20 @@ class NamedServers:
             program = shutil.which(argv[0], path=self.env.get("PATH"))
             if program is None:
                 raise ProjectError(f"named server '{name}' is not installed in this project")
-            child = await asyncio.to_thread(self._start, name, [program, *argv[1:]])
+            log = await asyncio.to_thread(self._open_log, name)
+            with log:
+                try:
+                    child = Child.spawn(
+                        [program, *argv[1:]], cwd=self.home, env=self.env, output=log
+                    )
+                except OSError as exc:
+                    raise ProjectError(f"named server '{name}' could not start: {exc}") from None
             self._running[name] = _Running(port, child)
             return port
 
-    def _start(self, name: str, argv: list[str]) -> Child:
+    def _open_log(self, name: str) -> IO[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_dir / f"{name}.log", "ab") as log:
-            try:
-                return Child.spawn(argv, cwd=self.home, env=self.env, output=log)
-            except OSError as exc:
-                raise ProjectError(f"named server '{name}' could not start: {exc}") from None
+        return open(self.log_dir / f"{name}.log", "ab")
 
     async def stop_all(self) -> None:
         running, self._running = list(self._running.values()), {}
