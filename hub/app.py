@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 from typing import Any
@@ -23,18 +24,29 @@ from hub.config import Settings
 from hub.db.database import Database
 from hub.db.embedded import EmbeddedPostgres
 from hub.db.migrate import migrate
-from hub.handlers import accounts, system
+from hub.handlers import accounts, copy_path, files, projects, relay, system
 from hub.handlers.registry import Router
+from hub.local_hub.pool import LinkSettings, ProjectLinks
+from hub.local_hub.runner import LocalProcessRunner
 from hub.metrics import Metrics
+from hub.projects.copy import CopyWorker
 from hub.sessions.registry import SessionRegistry
 from hub.state import HubState
+from hub.transport.blobs import BlobRoutes
 from hub.transport.http_api import HttpApi
 from hub.transport.http_routes import HttpRoutes
 from hub.transport.websocket import WebSocketEndpoint
 
 log = structlog.get_logger()
 
-ALL_ROUTES = (system.routes, accounts.routes)
+ALL_ROUTES = (
+    system.routes,
+    accounts.routes,
+    projects.routes,
+    relay.routes,
+    files.routes,
+    copy_path.routes,
+)
 
 
 def make_router() -> Router:
@@ -71,6 +83,18 @@ class Hub:
         metrics = Metrics()
         sock = _listen(settings.host, settings.port)
         self.port = sock.getsockname()[1]
+        hub_id = f"{socket.gethostname()}:{self.port}:{os.getpid()}"
+        runner = make_runner(settings)
+        runner.start_reaper()
+        links = ProjectLinks(runner, link_settings(settings))
+        copies = CopyWorker(
+            self.db,
+            links,
+            hub_id,
+            default_timeout_s=settings.copy_timeout_s,
+            poll_s=settings.copy_poll_s,
+        )
+        copies.start_scheduler()
         self.state = HubState(
             settings=settings,
             db=self.db,
@@ -79,6 +103,10 @@ class Hub:
             api_key_cache=ApiKeyCache(settings.api_key_cache_s),
             address=f"{settings.host}:{self.port}",
             sessions=self.sessions,
+            runner=runner,
+            projects=links,
+            copies=copies,
+            hub_id=hub_id,
         )
         app = self._make_app(self.state)
         self._runner = web.AppRunner(
@@ -90,7 +118,9 @@ class Hub:
 
     def _make_app(self, state: HubState) -> web.Application:
         settings = state.settings
-        app = web.Application(client_max_size=settings.api_max_body_bytes + 1)
+        app = web.Application(
+            client_max_size=max(settings.api_max_body_bytes, settings.blob_upload_max_bytes) + 1
+        )
         websocket = WebSocketEndpoint(state, self.router, self.sessions)
         api = HttpApi(state, self.router)
         routes = HttpRoutes(state)
@@ -102,6 +132,9 @@ class Hub:
         app.router.add_get("/metrics", routes.metrics)
         app.router.add_get("/cookies", routes.cookies)
         app.router.add_get("/auth/impersonate", routes.impersonate)
+        blob_routes = BlobRoutes(state)
+        app.router.add_get("/blobs/{blob_id}", blob_routes.download)
+        app.router.add_post("/blobs", blob_routes.upload)
         return app
 
     async def stop(self) -> None:
@@ -112,6 +145,10 @@ class Hub:
         if self._runner is not None:
             counts = await self.sessions.shutdown(self.settings.shutdown_grace_s)
             await self._runner.cleanup()
+        if self.state is not None:
+            await self.state.copies.close()
+            await self.state.projects.close()
+            await self.state.runner.close()  # projects keep running for the next hub
         if self.db is not None:
             await self.db.close()
         if self.embedded is not None:
@@ -132,6 +169,36 @@ class Hub:
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
             await self.stop()
+
+
+def make_runner(settings: Settings) -> LocalProcessRunner:
+    """The default project runner: local daemons under <data-dir>/projects."""
+    data_dir = settings.data_dir.resolve()
+    uid_range: tuple[int, int] | None = None
+    if settings.project_uid_range:
+        low, _, high = settings.project_uid_range.partition("-")
+        uid_range = (int(low), int(high))
+    return LocalProcessRunner(
+        data_dir / "projects",
+        data_dir / "runner",
+        isolate_users=settings.project_isolate_users,
+        host=settings.project_host,
+        python=settings.project_python or None,
+        start_timeout_s=settings.project_start_timeout_s,
+        stop_grace_s=settings.project_stop_grace_s,
+        idle_timeout_s=settings.project_idle_timeout_s,
+        reap_interval_s=settings.project_reap_interval_s,
+        uid_range=uid_range,
+    )
+
+
+def link_settings(settings: Settings) -> LinkSettings:
+    return LinkSettings(
+        connect_timeout_s=settings.project_connect_timeout_s,
+        heartbeat_s=settings.project_heartbeat_s,
+        max_frame_bytes=settings.project_max_frame_bytes,
+        max_blob_bytes=settings.project_max_blob_bytes,
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:

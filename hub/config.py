@@ -63,6 +63,36 @@ class Settings:
         "", "comma-separated Origins allowed to open the WebSocket (empty: any)"
     )
 
+    # --- projects ------------------------------------------------------------
+    project_isolate_users: bool = setting(
+        False,
+        "as root, run each project as its own Unix user (needs --project-python reachable"
+        " by every user)",
+    )
+    project_python: str = setting("", "interpreter for project daemons (empty: the hub's own)")
+    project_host: str = setting("127.0.0.1", "address project daemons listen on")
+    project_start_timeout_s: float = setting(20.0, "longest wait for a project daemon to start")
+    project_stop_grace_s: float = setting(5.0, "SIGTERM to SIGKILL delay when stopping a project")
+    project_idle_timeout_s: float = setting(1800.0, "stop a project after this long unused")
+    project_reap_interval_s: float = setting(30.0, "how often idle projects are looked for")
+    project_uid_range: str = setting(
+        "", "uid range for project users, e.g. 200000-299999 (empty: useradd's system range)"
+    )
+    project_connect_timeout_s: float = setting(
+        20.0, "longest wait to open a link to a project (start included)"
+    )
+    project_heartbeat_s: float = setting(
+        30.0, "heartbeat on project links; silence for 1.5x drops the link"
+    )
+    project_max_frame_bytes: int = setting(16 * MiB + 64, "largest frame on a project link")
+    project_max_blob_bytes: int = setting(
+        64 * MiB, "largest file archive a project may hand the hub (read_file_from_project)"
+    )
+    blob_ttl_s: float = setting(86400.0, "how long downloads and uploads are kept")
+    blob_upload_max_bytes: int = setting(16 * MiB, "largest upload to POST /blobs (413)")
+    copy_timeout_s: float = setting(3600.0, "longest a copy between projects may take")
+    copy_poll_s: float = setting(1.0, "how often scheduled copies are looked for")
+
     # --- database ------------------------------------------------------------
     db_pool_min: int = setting(2, "connections the pool keeps open")
     db_pool_max: int = setting(20, "most connections the pool opens")

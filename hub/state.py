@@ -11,7 +11,10 @@ if TYPE_CHECKING:
     from hub.auth.api_keys import ApiKeyCache
     from hub.auth.throttle import SignInThrottle
     from hub.db.database import Database
+    from hub.local_hub.pool import ProjectLinks
+    from hub.local_hub.runner import ProjectRunner
     from hub.metrics import Metrics
+    from hub.projects.copy import CopyWorker
     from hub.sessions.registry import SessionRegistry
 
 
@@ -25,3 +28,8 @@ class HubState:
     # "host:port" as clients see it; sent in signed_in.hub
     address: str
     sessions: SessionRegistry
+    runner: ProjectRunner
+    projects: ProjectLinks
+    copies: CopyWorker
+    # names this hub process in the database (e.g. which hub took a copy)
+    hub_id: str

@@ -11,7 +11,6 @@ handler task is cancelled and the call's entry is dropped with it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,7 +23,7 @@ import structlog
 
 from hub.errors import HubError, Timeout
 from hub.local_hub.framing import BlobFrame, JsonFrame
-from hub.local_hub.link import Link, LinkError
+from hub.local_hub.link import Link, LinkError, keepalive
 from hub.local_hub.runner import ProjectRunner
 
 log = structlog.get_logger()
@@ -48,6 +47,26 @@ class LinkSettings:
     heartbeat_s: float = 30.0  # send a heartbeat this often; silence for 1.5x drops the link
     max_frame_bytes: int = 16 * 1024 * 1024 + 64
     max_blob_bytes: int = 64 * 1024 * 1024  # blobs kept for a pending call, per link
+
+
+class Call:
+    """One relayed request on a link, identified by its own id there."""
+
+    def __init__(self, conn: ProjectConnection, call_id: str, blob_sink: BlobSink | None) -> None:
+        self.conn = conn
+        self.id = call_id
+        self.pending = _Pending(blob_sink=blob_sink)
+
+    async def next_reply(self, remaining: float, timeout: float) -> dict[str, Any]:
+        if remaining <= 0:
+            raise Timeout(f"Timed out after {timeout:g} seconds.")
+        try:
+            return await asyncio.wait_for(self.pending.replies.get(), remaining)
+        except TimeoutError:
+            raise Timeout(f"Timed out after {timeout:g} seconds.") from None
+
+    def close(self) -> None:
+        self.conn.forget_call(self.id)
 
 
 class ProjectConnection:
@@ -79,46 +98,51 @@ class ProjectConnection:
     def closed(self) -> bool:
         return self._closed
 
+    async def open_call(
+        self, message: dict[str, Any], *, blob_sink: BlobSink | None = None
+    ) -> Call:
+        """Send `message` with a fresh id and return the call, to read its replies.
+
+        `blob_sink` receives blob frames whose uuid is the call's id (a streamed
+        copy). The caller must `close()` the call (`request()` does it for you).
+        """
+        if self._closed:
+            raise ProjectUnavailable(self._lost_text())
+        call = Call(self, str(uuid.uuid4()), blob_sink)
+        self._pending[call.id] = call.pending
+        try:
+            await self.link.send(msgspec.json.encode({**message, "id": call.id}))
+        except LinkError as exc:
+            call.close()
+            raise ProjectUnavailable(f"{self._lost_text()} ({exc})") from None
+        return call
+
     async def request(
         self,
         message: dict[str, Any],
         *,
         timeout: float,
-        blob_sink: BlobSink | None = None,
-        before_send: Callable[[str], Awaitable[None]] | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Send `message` with a fresh id; yield its replies until the last one.
 
-        `blob_sink` receives blob frames whose uuid is this call's id (streamed
-        copies); `before_send(call_id)` may send blob frames first (uploads).
+        `before_send()` may send blob frames first (an upload the message refers to).
         """
-        if self._closed:
-            raise ProjectUnavailable(self._lost_text())
-        call_id = str(uuid.uuid4())
-        pending = _Pending(blob_sink=blob_sink)
-        self._pending[call_id] = pending
+        if before_send is not None:
+            await before_send()
+        call = await self.open_call(message)
         deadline = time.monotonic() + timeout
         try:
-            if before_send is not None:
-                await before_send(call_id)
-            await self.link.send(msgspec.json.encode({**message, "id": call_id}))
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise Timeout(f"Timed out after {timeout:g} seconds.")
-                try:
-                    reply = await asyncio.wait_for(pending.replies.get(), remaining)
-                except TimeoutError:
-                    raise Timeout(f"Timed out after {timeout:g} seconds.") from None
+                reply = await call.next_reply(deadline - time.monotonic(), timeout)
                 yield reply
                 if reply.get("multi_response") is not True:
                     return
-        except LinkError as exc:
-            raise ProjectUnavailable(f"{self._lost_text()} ({exc})") from None
         finally:
-            self._pending.pop(call_id, None)
+            call.close()
 
     async def send_blob(self, blob_id: str, data: bytes) -> None:
+        """Send a blob (the link splits it into frames)."""
         try:
             await self.link.send_blob(blob_id, data)
         except LinkError as exc:
@@ -129,6 +153,9 @@ class ProjectConnection:
             await self.link.send(msgspec.json.encode(message))
         except LinkError as exc:
             raise ProjectUnavailable(f"{self._lost_text()} ({exc})") from None
+
+    def forget_call(self, call_id: str) -> None:
+        self._pending.pop(call_id, None)
 
     def take_blob(self, blob_id: str) -> bytes | None:
         data = self._blobs.pop(blob_id, None)
@@ -185,7 +212,12 @@ class ProjectConnection:
     async def _on_blob(self, blob_id: str, data: bytes) -> None:
         pending = self._pending.get(blob_id)
         if pending is not None and pending.blob_sink is not None:
-            await pending.blob_sink(data)
+            try:
+                await pending.blob_sink(data)
+            except HubError as exc:
+                # the far end of a streamed copy failed: fail this call, keep the link
+                pending.blob_sink = None
+                pending.replies.put_nowait({"event": "error", "error": exc.text})
             return
         if self._blob_bytes + len(data) > self.settings.max_blob_bytes:
             log.warning("dropping blob over the per-link limit", project_id=str(self.project_id))
@@ -194,17 +226,9 @@ class ProjectConnection:
         self._blob_bytes += len(data)
 
     async def _heartbeat_loop(self) -> None:
-        interval = self.settings.heartbeat_s
-        beat = msgspec.json.encode({"event": "heartbeat"})
-        while not self._closed:
-            await asyncio.sleep(interval / 2)
-            silent_for = time.monotonic() - self.link.last_received
-            if silent_for > 1.5 * interval:
-                self._close_reason = f"no heartbeat for {silent_for:.0f} s"
-                self.link.close()
-                return
-            with contextlib.suppress(LinkError):
-                await self.link.send(beat)
+        ended = await keepalive(self.link, self.settings.heartbeat_s)
+        if ended != "closed":
+            self._close_reason = f"the local hub went {ended}"
 
     def _shut(self, reason: str) -> None:
         if self._closed:
@@ -272,9 +296,7 @@ class ProjectLinks:
             except (LinkError, OSError, TimeoutError, HubError) as exc:
                 last_error = str(exc) or type(exc).__name__
             if time.monotonic() + delay > deadline:
-                raise ProjectUnavailable(
-                    f"could not connect to project {project_id}: {last_error}"
-                )
+                raise ProjectUnavailable(f"could not connect to project {project_id}: {last_error}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
         conn = ProjectConnection(project_id, link, self.settings, self._forget)
