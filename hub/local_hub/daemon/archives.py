@@ -69,10 +69,15 @@ class TarSource:
         self._prefix = ""
 
     def add_to(self, tar: tarfile.TarFile, arcname: str, *, contents_only: bool) -> None:
-        """Add `real` as `arcname`; with `contents_only`, add a directory's entries at the top."""
+        """Add `real` as `arcname`; with `contents_only`, add a directory as a `.` member
+        followed by its entries at the top (so a reader knows it is a directory's tar)."""
         try:
             if contents_only:
                 self._prefix = ""
+                root = tar.gettarinfo(self.real, arcname=".")
+                root.uid = root.gid = 0
+                root.uname = root.gname = ""
+                tar.addfile(root)
                 for entry in sorted(os.listdir(self.real)):
                     tar.add(self.real / entry, arcname=entry, filter=self._filter)
             else:

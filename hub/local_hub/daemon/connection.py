@@ -7,9 +7,9 @@ imports are aborted and unused blobs dropped.
 
 The receive loop handles a few frames itself, in order: heartbeats, blob frames
 (to a running import, or kept until the message that uses them), and
-`copy_import` / `copy_import_end` / `copy_import_abort`, which must stay ordered
-with the blob frames. Every other request runs in its own task, at most
-`max_concurrent_requests` at once (then the loop stops reading the link).
+`copy_import` / `copy_import_end`, which must stay ordered with the blob frames.
+Every other request runs in its own task, at most `max_concurrent_requests` at
+once (then the loop stops reading the link).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class HubConnection:
             return
         if isinstance(msg, m.CopyImport):
             await self._open_import(msg)
-        elif isinstance(msg, m.CopyImportEnd | m.CopyImportAbort):
+        elif isinstance(msg, m.CopyImportEnd):
             self._close_import(msg)
         else:
             handler = HANDLERS[type(msg)]
@@ -222,20 +222,16 @@ class HubConnection:
             await self.error(id_, exc.text)
         else:
             await self.reply(id_, {"event": "success"})
-        finally:
-            if job.ended:
-                self._imports.pop(job.uuid, None)
 
-    def _close_import(self, msg: m.CopyImportEnd | m.CopyImportAbort) -> None:
+    def _close_import(self, msg: m.CopyImportEnd) -> None:
         uuid = msg.id if isinstance(msg.id, str) else ""
         if uuid in self._refused_imports:
             self._refused_imports.discard(uuid)
             return
-        job = self._imports.get(uuid)
+        job = self._imports.pop(uuid, None)
         if job is None:
             return
-        if isinstance(msg, m.CopyImportAbort):
+        if msg.abort:
             job.abort()
         else:
-            job.end()
-        self._imports.pop(uuid, None)
+            job.end(is_dir=msg.is_dir)

@@ -5,7 +5,7 @@ pipe; the handler sends it as ≤ 1 MiB blob frames (uuid = the request id),
 awaiting the link at each one, then answers `copy_export_done`.
 
 Import: `copy_import` opens an `ImportJob`; the connection feeds it the blob
-frames with the same uuid and then `copy_import_end` (or `copy_import_abort`).
+frames with the same uuid and then `copy_import_end` (with `abort: true` to give up).
 A worker thread extracts the stream into a staging directory under
 HOME/.smc/tmp, refusing hostile members (absolute names, `..`, special files,
 links that leave the target: tarfile's `data` filter plus stricter checks), waits
@@ -19,8 +19,9 @@ import contextlib
 import os
 import secrets
 import shutil
+import stat
 import tarfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,16 +122,21 @@ class Copies:
             return (at_home and rel == PRIVATE_DIR) or excluded(rel, is_dir, exclude)
 
         staging = self.tmp_dir / f"import-{uuid}-{secrets.token_hex(4)}"
-        pipe = LoopToThread(asyncio.get_running_loop(), max_bytes=IMPORT_BUFFER)
+        job = ImportJob(uuid, LoopToThread(asyncio.get_running_loop(), max_bytes=IMPORT_BUFFER))
+        job.is_dir = msg.is_dir
         into_dir = msg.path.endswith("/")
 
         def work() -> None:
+            pipe = job.pipe
             try:
                 staging.mkdir(mode=0o700, parents=True)
-                _extract(pipe, staging)
+                has_root = _extract(pipe, staging)
                 pipe.wait_for_end()
-                if msg.is_dir:
+                is_dir = has_root if job.is_dir is None else job.is_dir
+                if is_dir:
                     merge_tree(str(staging), str(target), opts, protect)
+                    if has_root and not at_home:
+                        _copy_dir_attributes(staging, target)
                 else:
                     self._place_one(staging, target, into_dir, opts)
             except Aborted:
@@ -141,7 +147,8 @@ class Copies:
                 pipe.close()
                 shutil.rmtree(staging, ignore_errors=True)
 
-        return ImportJob(uuid, pipe, work)
+        job.work = work
+        return job
 
     def _place_one(self, staging: Path, target: Path, into_dir: bool, opts: MergeOptions) -> None:
         entries = os.listdir(staging)
@@ -154,38 +161,65 @@ class Copies:
         place_file(str(staging / name), str(real), opts)
 
 
-def _extract(pipe: LoopToThread, staging: Path) -> None:
+def _extract(pipe: LoopToThread, staging: Path) -> bool:
+    """Extract the tar stream into `staging`; return whether it is a directory's tar."""
     try:
         with tarfile.open(fileobj=pipe, mode="r|") as tar:  # type: ignore[call-overload]
-            tar.extractall(staging, filter=_strict_filter)
+            members = _watch_first(tar)
+            tar.extractall(staging, members=members, filter=_strict_filter)
+            return members.first_is_root
     except tarfile.FilterError as exc:
         raise ProjectError(f"refusing the copy: {exc}") from None
     except (tarfile.ReadError, tarfile.StreamError, EOFError) as exc:
         raise ProjectError(f"the copy's data is not a valid tar stream: {exc}") from None
 
 
+class _watch_first:
+    """The members of a streamed tar, noting whether the first is the `.` directory."""
+
+    def __init__(self, tar: tarfile.TarFile) -> None:
+        self._tar = tar
+        self.first_is_root = False
+
+    def __iter__(self) -> Iterator[tarfile.TarInfo]:
+        for i, member in enumerate(self._tar):
+            if i == 0:
+                self.first_is_root = member.isdir() and member.name.rstrip("/") in (".", "")
+            yield member
+
+
+def _copy_dir_attributes(src: Path, dst: Path) -> None:
+    st = os.lstat(src)
+    with contextlib.suppress(OSError):
+        os.chmod(dst, stat.S_IMODE(st.st_mode))
+        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
 class ImportJob:
     """One running import: fed from the connection, finished by a worker thread."""
 
-    def __init__(self, uuid: str, pipe: LoopToThread, work: Callable[[], None]) -> None:
+    def __init__(self, uuid: str, pipe: LoopToThread) -> None:
         self.uuid = uuid
-        self._pipe = pipe
-        self._work = work
+        self.pipe = pipe
+        self.work: Callable[[], None] = lambda: None
+        self.is_dir: bool | None = None
+        """From copy_import or copy_import_end; None: the tar says (a `.` member first)."""
         self.ended = False
 
     def start(self) -> asyncio.Task[None]:
-        return asyncio.ensure_future(asyncio.to_thread(self._work))
+        return asyncio.ensure_future(asyncio.to_thread(self.work))
 
     async def feed(self, data: bytes) -> None:
         if not self.ended:
-            await self._pipe.put(data)
+            await self.pipe.put(data)
 
-    def end(self) -> None:
+    def end(self, *, is_dir: bool | None = None) -> None:
         if not self.ended:
             self.ended = True
-            self._pipe.end()
+            if is_dir is not None:
+                self.is_dir = is_dir
+            self.pipe.end()
 
     def abort(self) -> None:
         self.ended = True
-        with contextlib.suppress(Exception):
-            self._pipe.abort()
+        self.pipe.abort()

@@ -74,11 +74,8 @@ class CopyImport(Request, tag="copy_import"):
 
 
 class CopyImportEnd(Request, tag="copy_import_end"):
-    pass
-
-
-class CopyImportAbort(Request, tag="copy_import_abort"):
-    pass
+    is_dir: bool | None = None
+    abort: bool | None = None
 
 
 class NamedServerPort(Request, tag="named_server_port"):
@@ -96,7 +93,6 @@ ALL_REQUESTS: tuple[type[Request], ...] = (
     CopyExport,
     CopyImport,
     CopyImportEnd,
-    CopyImportAbort,
     NamedServerPort,
 )
 _KNOWN = {cls.__struct_config__.tag for cls in ALL_REQUESTS}
@@ -111,7 +107,6 @@ _DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
     | CopyExport
     | CopyImport
     | CopyImportEnd
-    | CopyImportAbort
     | NamedServerPort
 )
 _ANY: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
