@@ -108,17 +108,21 @@ class HubClient:
         await self.conn.send(json.dumps(message))
 
     async def call(
-        self, event: str, *, raise_errors: bool = True, timeout: float | None = None, **fields: Any
+        self, event: str, *, raise_errors: bool = True, wait_s: float | None = None, **fields: Any
     ) -> dict[str, Any]:
-        """Send `event` with `fields` and a fresh id; return the first reply."""
-        async for reply in self.stream(event, timeout=timeout, **fields):
+        """Send `event` with `fields` and a fresh id; return the first reply.
+
+        `wait_s` bounds the wait for the reply (default: the client's timeout); a
+        field named `timeout` is sent to the hub like any other field.
+        """
+        async for reply in self.stream(event, wait_s=wait_s, **fields):
             if raise_errors and reply.get("event") == "error":
                 raise HubCallError(reply)
             return reply
         raise HubCallError({"event": "error", "error": "no reply"})
 
     async def stream(
-        self, event: str, *, timeout: float | None = None, **fields: Any
+        self, event: str, *, wait_s: float | None = None, **fields: Any
     ) -> AsyncIterator[dict[str, Any]]:
         """Yield every reply to one call until one arrives without `multi_response: true`."""
         message_id = str(fields.pop("id", None) or uuid.uuid4())
@@ -127,7 +131,7 @@ class HubClient:
         try:
             await self.send({"event": event, "id": message_id, **fields})
             while True:
-                reply = await asyncio.wait_for(queue.get(), timeout or self.timeout)
+                reply = await asyncio.wait_for(queue.get(), wait_s or self.timeout)
                 yield reply
                 if reply.get("multi_response") is not True:
                     return
