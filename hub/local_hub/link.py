@@ -112,9 +112,10 @@ class Link:
         """`time.monotonic()` when bytes last arrived (a frame or part of one)."""
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        transport = writer.transport
-        if isinstance(transport, asyncio.WriteTransport):
-            transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+        # Duck-typed: uvloop's transports are not asyncio.WriteTransport subclasses.
+        set_limits = getattr(writer.transport, "set_write_buffer_limits", None)
+        if set_limits is not None:
+            set_limits(high=_WRITE_HIGH_WATER)
 
     # ------------------------------------------------------------------------- opening
 

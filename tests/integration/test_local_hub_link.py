@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import stat
 import time
 from pathlib import Path
@@ -81,6 +82,23 @@ async def test_a_second_daemon_on_the_same_home_exits_1(local_hub_daemon: Runnin
     assert b"another local hub is serving" in err
     async with local_hub_daemon.hub.client() as hub:  # the first one is unharmed
         assert (await hub.call({"event": "ping"}))["event"] == "pong"
+
+
+async def test_a_symlinked_smc_directory_is_refused(tmp_path: Path) -> None:
+    import sys
+
+    home = tmp_path / "p"
+    home.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (home / ".smc").symlink_to(tmp_path / "elsewhere")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub.local_hub", "--home", str(home),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), seconds(10))
+    assert proc.returncode == 1
+    assert b"is a symbolic link" in err
+    assert not os.listdir(tmp_path / "elsewhere")
 
 
 # ----------------------------------------------------------------------------- handshake

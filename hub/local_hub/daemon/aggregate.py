@@ -46,8 +46,13 @@ class _Entry(Generic[T]):
 
 
 class Aggregator(Generic[T]):
-    def __init__(self) -> None:
+    """`weigh` sizes a result; finished results weighing more than `max_kept` in all
+    are forgotten, oldest first, so the cache cannot grow memory without bound."""
+
+    def __init__(self, weigh: Callable[[T], int] = lambda _: 0, max_kept: int = 0) -> None:
         self._entries: dict[Hashable, _Entry[T]] = {}
+        self._weigh = weigh
+        self._max_kept = max_kept
 
     async def run(self, key: Hashable, value: Any, start: Callable[[], Awaitable[T]]) -> T:
         while True:
@@ -78,11 +83,19 @@ class Aggregator(Generic[T]):
         ]
         for k in stale:
             del self._entries[k]
-        if len(self._entries) > MAX_ENTRIES:
-            done = [k for k, e in self._entries.items() if e.finished_at is not None]
-            done.sort(key=lambda k: self._entries[k].finished_at or 0.0)
-            for k in done[: len(self._entries) - MAX_ENTRIES]:
-                del self._entries[k]
+        done = [k for k, e in self._entries.items() if e.finished_at is not None]
+        done.sort(key=lambda k: self._entries[k].finished_at or 0.0)
+        weight = sum(self._weight(self._entries[k]) for k in done)
+        for k in done:
+            if len(self._entries) <= MAX_ENTRIES and weight <= self._max_kept:
+                break
+            weight -= self._weight(self._entries.pop(k))
+
+    def _weight(self, entry: _Entry[T]) -> int:
+        task = entry.task
+        if task.cancelled() or task.exception() is not None:
+            return 0
+        return self._weigh(task.result())
 
     async def close(self) -> None:
         tasks = [e.task for e in self._entries.values() if not e.task.done()]

@@ -37,8 +37,9 @@ class ProjectPaths:
         real = os.path.realpath(os.path.join(self._home, path))
         if real != self._home and not real.startswith(self._home + os.sep):
             raise outside(path)
-        if real == self._private or real.startswith(self._private + os.sep):
-            raise ProjectError(f"path '{path}' is inside the project's private .smc directory")
+        for private in (self._private, os.path.realpath(self._private)):
+            if real == private or real.startswith(private + os.sep):
+                raise ProjectError(f"path '{path}' is inside the project's private .smc directory")
         return Path(real)
 
     def is_private(self, real: Path) -> bool:

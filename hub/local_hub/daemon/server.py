@@ -58,7 +58,9 @@ class Project:
         tmp = config.smc_dir / "tmp"
         env = dict(config.env)
         self.executor = Executor(self.paths, env, OutputBudget(config.max_output_bytes))
-        self.aggregator: Aggregator[ExecResult] = Aggregator()
+        self.aggregator: Aggregator[ExecResult] = Aggregator(
+            lambda r: len(r.stdout) + len(r.stderr), config.max_output_bytes
+        )
         self.files = Files(self.paths, config.max_file_bytes)
         self.archives = Archives(
             self.paths,
@@ -108,6 +110,8 @@ class Daemon:
     async def start(self) -> int:
         smc = self.config.smc_dir
         self.config.home.mkdir(parents=True, exist_ok=True)
+        if smc.is_symlink():
+            raise DaemonError(f"{smc} is a symbolic link; refusing to keep secrets there")
         smc.mkdir(mode=0o700, exist_ok=True)
         os.chmod(smc, 0o700)
         self._lock()
