@@ -187,6 +187,18 @@ async def test_concurrent_calls_on_one_link_are_matched_by_id(local_hub: LocalHu
             assert reply["stdout"] == f"{i}\n"
 
 
+@pytest.mark.parametrize("local_hub_args", [("--max-concurrent-requests", "2")])
+async def test_requests_beyond_the_limit_are_refused_at_once(local_hub: LocalHub) -> None:
+    async with local_hub.client() as hub:
+        slow = {"event": "project_exec", "command": "sleep 0.5; echo done"}
+        first, second = await hub.send(dict(slow)), await hub.send(dict(slow))
+        reply = await hub.call({"event": "ping"}, timeout=5)
+        assert reply["error"] == "too many requests running on this link (at most 2)"
+        assert (await hub.next_reply(first))["stdout"] == "done\n"
+        assert (await hub.next_reply(second))["stdout"] == "done\n"
+        assert (await hub.call({"event": "ping"}))["event"] == "pong"
+
+
 # ----------------------------------------------------------------------------- heartbeats
 
 

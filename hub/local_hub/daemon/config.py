@@ -40,7 +40,7 @@ class DaemonConfig:
     max_blob_bytes: int = 64 * MiB
     """Blob bytes one hub may have sent and not yet used (write_file_to_project)."""
     max_concurrent_requests: int = 256
-    """Requests one hub may have running; beyond it the daemon stops reading its link."""
+    """Requests one hub may have running; more are answered with an error at once."""
     env: Mapping[str, str] = field(default_factory=dict)
     """The environment commands and named servers run with."""
 
@@ -62,6 +62,7 @@ class DaemonConfig:
             max_file_bytes=args.max_file_bytes,
             max_output_bytes=args.max_output_bytes,
             max_archive_bytes=args.max_archive_bytes,
+            max_concurrent_requests=args.max_concurrent_requests,
             env=command_environment(home, environ),
         )
 
@@ -101,6 +102,12 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=256 * MiB,
         help="largest total file size read_file_from_project archives",
+    )
+    p.add_argument(
+        "--max-concurrent-requests",
+        type=int,
+        default=256,
+        help="requests one hub may have running at once; more are answered with an error",
     )
     return p
 

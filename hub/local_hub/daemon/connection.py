@@ -8,8 +8,10 @@ imports are aborted and unused blobs dropped.
 The receive loop handles a few frames itself, in order: heartbeats, blob frames
 (to a running import, or kept until the message that uses them), and
 `copy_import` / `copy_import_end`, which must stay ordered with the blob frames.
-Every other request runs in its own task, at most `max_concurrent_requests` at
-once (then the loop stops reading the link).
+Every other request runs in its own task; beyond `max_concurrent_requests` running
+on this link, a request is answered at once with an error (never queued). Error
+replies about the frames themselves are sent inline, which slows down a peer that
+floods without reading.
 """
 
 from __future__ import annotations
@@ -50,7 +52,6 @@ class HubConnection:
         self.project = project
         self.config = project.config
         self._tasks: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(project.config.max_concurrent_requests)
         self._blobs: dict[str, _Blob] = {}
         self._blob_bytes = 0
         self._imports: dict[str, ImportJob] = {}
@@ -118,17 +119,21 @@ class HubConnection:
         msg = m.decode(payload, home=str(self.config.home))
         if isinstance(msg, m.Rejected):
             if msg.text is not None:
-                await self._spawn(self.error(msg.id, msg.text))
+                await self.error(msg.id, msg.text)
             return
         if isinstance(msg, m.Heartbeat):
             return
-        if isinstance(msg, m.CopyImport):
-            await self._open_import(msg)
-        elif isinstance(msg, m.CopyImportEnd):
+        if isinstance(msg, m.CopyImportEnd):
             self._close_import(msg)
+        elif len(self._tasks) >= self.config.max_concurrent_requests:
+            if isinstance(msg, m.CopyImport) and isinstance(msg.id, str):
+                self._refused_imports.add(msg.id)
+            limit = self.config.max_concurrent_requests
+            await self.error(msg.id, f"too many requests running on this link (at most {limit})")
+        elif isinstance(msg, m.CopyImport):
+            await self._open_import(msg)
         else:
-            handler = HANDLERS[type(msg)]
-            await self._spawn(self._run(handler, msg))
+            self._spawn(self._run(HANDLERS[type(msg)], msg))
 
     async def _on_blob(self, frame: BlobFrame) -> None:
         job = self._imports.get(frame.uuid)
@@ -169,15 +174,13 @@ class HubConnection:
 
     # ------------------------------------------------------------------------- requests
 
-    async def _spawn(self, coro: Awaitable[None]) -> None:
-        await self._slots.acquire()
+    def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._slots.release()
         exc = None if task.cancelled() else task.exception()
         if exc is not None and not isinstance(exc, LinkError):
             log.error("request task failed", exc_info=exc)
@@ -207,13 +210,13 @@ class HubConnection:
         except ProjectError as exc:
             if isinstance(msg.id, str):
                 self._refused_imports.add(msg.id)
-            await self._spawn(self.error(msg.id, exc.text))
+            await self.error(msg.id, exc.text)
             return
         if job.uuid in self._imports:
-            await self._spawn(self.error(msg.id, f"copy_import '{job.uuid}' is already running"))
+            await self.error(msg.id, f"copy_import '{job.uuid}' is already running")
             return
         self._imports[job.uuid] = job
-        await self._spawn(self._finish_import(msg.id, job))
+        self._spawn(self._finish_import(msg.id, job))
 
     async def _finish_import(self, id_: m.Id, job: ImportJob) -> None:
         try:

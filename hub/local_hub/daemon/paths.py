@@ -42,9 +42,6 @@ class ProjectPaths:
                 raise ProjectError(f"path '{path}' is inside the project's private .smc directory")
         return Path(real)
 
-    def is_private(self, real: Path) -> bool:
-        return str(real) == self._private
-
     def relative(self, real: Path) -> str:
         """How a resolved path reads relative to HOME (for messages)."""
         rel = os.path.relpath(real, self._home)
