@@ -30,6 +30,7 @@ from hub.local_hub.pool import LinkSettings, ProjectLinks
 from hub.local_hub.runner import LocalProcessRunner
 from hub.metrics import Metrics
 from hub.projects.copy import CopyWorker
+from hub.sessions.keepalive import keep_alive
 from hub.sessions.registry import SessionRegistry
 from hub.state import HubState
 from hub.transport.blobs import BlobRoutes
@@ -64,6 +65,7 @@ class Hub:
         self._runner: web.AppRunner | None = None
         self.port: int = settings.port
         self._stopped = asyncio.Event()
+        self._keepalive: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -108,6 +110,9 @@ class Hub:
             copies=copies,
             hub_id=hub_id,
         )
+        self._keepalive = asyncio.get_running_loop().create_task(
+            keep_alive(self.sessions, settings.ws_heartbeat_s)
+        )
         app = self._make_app(self.state)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s
@@ -142,6 +147,10 @@ class Hub:
             return
         self._stopped.set()
         counts: dict[str, Any] = {}
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keepalive
         if self._runner is not None:
             counts = await self.sessions.shutdown(self.settings.shutdown_grace_s)
             await self._runner.cleanup()

@@ -42,7 +42,9 @@ class Settings:
     outbound_queue: int = setting(
         1000, "replies waiting to be written before a non-reading client is closed (4008)"
     )
-    ws_heartbeat_s: float = setting(30.0, "WebSocket ping interval; no pong in half of it closes")
+    ws_heartbeat_s: float = setting(
+        30.0, "ping a client quiet this long; no answer in half of it closes (4009)"
+    )
     ws_compression: bool = setting(False, "offer permessage-deflate (raises memory per client)")
     shutdown_grace_s: float = setting(10.0, "on SIGTERM, how long running handlers may finish")
     version_recommended: int = setting(0, "clients older than this are told to upgrade")

@@ -27,7 +27,7 @@ from enum import IntEnum
 class CloseCode(IntEnum):
     """WebSocket close codes the hub sends, with what a client should do.
 
-    1001 and 4008 mean "reconnect" (to this or another hub); 1009 and 4003 are
+    1001, 4008 and 4009 mean "reconnect" (to this or another hub); 1009 and 4003 are
     terminal until the client changes what it sends or upgrades.
     """
 
@@ -37,6 +37,7 @@ class CloseCode(IntEnum):
     INTERNAL_ERROR = 1011  # a bug in the hub
     CLIENT_TOO_OLD = 4003  # client version below version_min: upgrade, then reconnect
     SLOW_CONSUMER = 4008  # the client did not read its replies fast enough: reconnect
+    NO_PONG = 4009  # the client did not answer WebSocket pings: reconnect
 
 
 class HubError(Exception):

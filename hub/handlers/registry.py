@@ -37,6 +37,7 @@ class Route:
     signed_in: bool  # the caller must be signed in (or hold an API key)
     not_signed_in_text: str
     http_needs_key: bool  # over HTTP a valid API key is required
+    inline: bool  # never waits on I/O: run in the reader, without a task of its own
 
 
 class Routes:
@@ -52,6 +53,7 @@ class Routes:
         signed_in: bool = True,
         not_signed_in_text: str = "not signed in",
         http_needs_key: bool | None = None,
+        inline: bool = False,
     ) -> Callable[[Callable[[M, Context], Awaitable[Reply | None]]], HandlerFn]:
         event = msg_type.__struct_config__.tag
         assert isinstance(event, str)
@@ -60,7 +62,9 @@ class Routes:
             if event in self.by_event:
                 raise ValueError(f"two handlers for event {event!r}")
             needs_key = signed_in if http_needs_key is None else http_needs_key
-            self.by_event[event] = Route(event, fn, signed_in, not_signed_in_text, needs_key)
+            self.by_event[event] = Route(
+                event, fn, signed_in, not_signed_in_text, needs_key, inline
+            )
             return fn
 
         return register

@@ -27,17 +27,17 @@ RECENT_CONNECT_S = 30.0
 CLOSE_DELAY_S = 60.0
 
 
-@routes.handler(Ping, signed_in=False)
+@routes.handler(Ping, signed_in=False, inline=True)
 async def ping(msg: Ping, ctx: Context) -> Pong:
     return Pong(id=msg.id, now=datetime.now(UTC))
 
 
-@routes.handler(Heartbeat, signed_in=False)
+@routes.handler(Heartbeat, signed_in=False, inline=True)
 async def heartbeat(msg: Heartbeat, ctx: Context) -> None:
     return None
 
 
-@routes.handler(Version, signed_in=False)
+@routes.handler(Version, signed_in=False, inline=True)
 async def version(msg: Version, ctx: Context) -> Version | None:
     settings = ctx.hub.settings
     client_version = msg.version if isinstance(msg.version, int) else 0

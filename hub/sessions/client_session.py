@@ -43,7 +43,7 @@ from hub.protocol.messages import RememberMeFailed, SignedOut
 from hub.sessions.lapse import COOKIE_LAPSED, sign_in_lapsed
 
 if TYPE_CHECKING:
-    from hub.handlers.registry import Router
+    from hub.handlers.registry import Route, Router
     from hub.state import HubState
 
 log = structlog.get_logger()
@@ -74,6 +74,9 @@ class ClientSession:
         self._closing = False
         self._close_code: int | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._writing = False
+        self.last_seen = asyncio.get_running_loop().time()
+        self._ping_sent_at: float | None = None
         self._recheck: asyncio.TimerHandle | None = None
         self.received = 0
         self.sent = 0
@@ -142,6 +145,23 @@ class ClientSession:
         self._out_ready.set()
         self._drained.clear()
 
+    async def send_now(self, data: bytes) -> None:
+        """Write at once when nothing is queued or being written (the fast path for
+        inline replies: no wake-up of the writer task); otherwise queue it."""
+        if self._out or self._writing or self._closing:
+            self.send(data)
+            return
+        self._writing = True
+        try:
+            await self.ws.send_frame(data, WSMsgType.TEXT)
+            self.sent += 1
+        except (ConnectionError, RuntimeError):
+            pass  # the peer went away; the reader notices and ends the session
+        finally:
+            self._writing = False
+        if self._out:
+            self._out_ready.set()
+
     async def _write_loop(self) -> None:
         out = self._out
         ready = self._out_ready
@@ -151,15 +171,32 @@ class ClientSession:
             while True:
                 await ready.wait()
                 ready.clear()
-                while out:
-                    await send_frame(out.popleft(), text)
-                    self.sent += 1
+                if self._writing:  # send_now is mid-write; it wakes us when done
+                    continue
+                self._writing = True
+                try:
+                    while out:
+                        await send_frame(out.popleft(), text)
+                        self.sent += 1
+                finally:
+                    self._writing = False
                 self._drained.set()
         except (ConnectionError, RuntimeError):
             # the peer went away mid-write; the reader notices and ends the session
             pass
 
     # --- inbound -----------------------------------------------------------------
+
+    async def handle(self, msg: Message, route: Route) -> None:
+        """Run one message's handler: inline in the reader when the route never waits
+        on I/O (ping, heartbeat, version), else as a task within the session's limits."""
+        if route.inline:
+            self.received += 1
+            data = await self._answer(msg, route)
+            if data is not None:
+                await self.send_now(data)
+            return
+        self.dispatch(msg)
 
     def dispatch(self, msg: Message) -> None:
         self.received += 1
@@ -189,27 +226,56 @@ class ClientSession:
 
     async def _run(self, msg: Message) -> None:
         event: str = msg.__struct_config__.tag  # type: ignore[assignment]
-        route = self.router.by_event[event]
-        metrics = self.hub.metrics
+        data = await self._answer(msg, self.router.by_event[event])
+        if data is not None:
+            self.send(data)
+
+    async def _answer(self, msg: Message, route: Route) -> bytes | None:
+        """The encoded reply (or error) to one message, with its metrics."""
+        timing = self.hub.metrics.for_event(route.event, "websocket")
         started = time.perf_counter()
         try:
-            self.router.check_access(route, Context(self.hub, self))
-            reply = await route.fn(msg, Context(self.hub, self))
-            if reply is not None:
-                fill_reply_id(reply, message_id(msg))
-                self.send(encode_reply(reply))
+            ctx = Context(self.hub, self)
+            self.router.check_access(route, ctx)
+            reply = await route.fn(msg, ctx)
+            if reply is None:
+                return None
+            fill_reply_id(reply, message_id(msg))
+            return encode_reply(reply)
         except HubError as exc:
-            metrics.errors.labels(type(exc).__name__).inc()
-            self.send(encode_error(exc.text, message_id(msg)))
+            self.hub.metrics.errors.labels(type(exc).__name__).inc()
+            return encode_error(exc.text, message_id(msg))
         except asyncio.CancelledError:
             raise
         except Exception:
-            metrics.errors.labels("internal").inc()
-            log.exception("handler failed", handler_event=event)
-            self.send(encode_error(error_text(Exception()), message_id(msg)))
+            self.hub.metrics.errors.labels("internal").inc()
+            log.exception("handler failed", handler_event=route.event)
+            return encode_error(error_text(Exception()), message_id(msg))
         finally:
-            metrics.messages.labels(event, "websocket").inc()
-            metrics.handler_seconds.labels(event).observe(time.perf_counter() - started)
+            timing.observe(time.perf_counter() - started)
+
+    # --- keepalive ------------------------------------------------------------------
+
+    def check_alive(self, now: float, interval_s: float) -> None:
+        """Ping a client quiet for `interval_s`; close one silent half an interval after."""
+        if self._closing:
+            return
+        if self._ping_sent_at is not None:
+            if self.last_seen >= self._ping_sent_at:
+                self._ping_sent_at = None  # any frame since the ping counts as an answer
+            elif now - self._ping_sent_at > interval_s / 2:
+                self.hub.metrics.errors.labels("no_pong").inc()
+                self._start_close(CloseCode.NO_PONG, "no answer to pings")
+                return
+        if self._ping_sent_at is None and now - self.last_seen >= interval_s:
+            self._ping_sent_at = now
+            task = asyncio.get_running_loop().create_task(self._ping())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _ping(self) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.ws.ping()
 
     # --- life cycle --------------------------------------------------------------
 

@@ -25,6 +25,9 @@ class SessionRegistry:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def snapshot(self) -> list[ClientSession]:
+        return list(self._sessions)
+
     def add(self, session: ClientSession) -> None:
         self._sessions.add(session)
 

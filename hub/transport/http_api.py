@@ -220,8 +220,7 @@ class HttpApi:
             log.exception("handler failed")
             reply = Error(error=error_text(Exception()))
         finally:
-            self.hub.metrics.messages.labels(event, "http").inc()
-            self.hub.metrics.handler_seconds.labels(event).observe(time.perf_counter() - started)
+            self.hub.metrics.for_event(event, "http").observe(time.perf_counter() - started)
             structlog.contextvars.unbind_contextvars("api_event", "ip")
         if reply is None:
             reply = Error(error="the handler sent no reply")

@@ -7,6 +7,8 @@ the connection's `ClientSession`. Each connection's life is one try/finally.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING
 
 import structlog
@@ -44,7 +46,7 @@ class WebSocketEndpoint:
             # a page on another site must not use the browser's cookie to act as its user
             raise web.HTTPForbidden(text=f"origin '{origin[:200]}' is not allowed")
         ws = web.WebSocketResponse(
-            heartbeat=settings.ws_heartbeat_s,
+            autoping=False,  # pings and pongs are ours: see hub.sessions.keepalive
             # aiohttp refuses a frame of exactly max_msg_size; our limit is inclusive
             max_msg_size=settings.max_message_bytes + 1,
             compress=settings.ws_compression,
@@ -78,7 +80,9 @@ class WebSocketEndpoint:
     async def _serve(self, session: ClientSession, ws: web.WebSocketResponse) -> None:
         router = self.router
         metrics = self.hub.metrics
+        now = asyncio.get_running_loop().time
         async for frame in ws:
+            session.last_seen = now()
             if frame.type is WSMsgType.TEXT:
                 try:
                     msg = decode_client_frame(frame.data)
@@ -93,7 +97,8 @@ class WebSocketEndpoint:
                     session.send(encode_error("could not decode the message", None))
                     continue
                 event: str = msg.__struct_config__.tag  # type: ignore[assignment]
-                if router.get(event) is None:
+                route = router.get(event)
+                if route is None:
                     metrics.errors.labels("unknown_event").inc()
                     session.send(
                         encode_error(
@@ -102,7 +107,12 @@ class WebSocketEndpoint:
                         )
                     )
                     continue
-                session.dispatch(msg)
+                await session.handle(msg, route)
+            elif frame.type is WSMsgType.PING:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.pong(frame.data)
+            elif frame.type is WSMsgType.PONG:
+                pass  # last_seen is all a pong is for
             elif frame.type is WSMsgType.BINARY:
                 # terminal data channels arrive with projects; until then say so
                 session.send(encode_error("binary frames are not accepted on this hub yet", None))
