@@ -40,6 +40,8 @@ async def copy_between_projects(links: ProjectLinks, row: CopyPath, timeout: flo
             "overwrite_newer": row.overwrite_newer,
             "delete_missing": row.delete_missing,
             "backup": row.backup,
+            # so that delete_missing leaves excluded target files alone, as rsync does
+            "exclude": row.exclude,
         }
     )
     try:
