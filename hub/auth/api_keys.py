@@ -187,8 +187,10 @@ async def make_key(
     name: str = "",
     expire: datetime | None = None,
     legacy: bool = False,
+    project_id: UUID | None = None,
 ) -> tuple[str, table.ApiKeyRow]:
-    """A new key for the account: (the secret, shown only now; the stored row)."""
+    """A new key for the account (acting only on `project_id` when given):
+    (the secret, shown only now; the stored row)."""
     if await table.count(db, account_id) >= table.MAX_KEYS_PER_ACCOUNT:
         raise RateLimited(table.TOO_MANY_KEYS)
     secret = new_api_key()
@@ -200,6 +202,7 @@ async def make_key(
         name=name,
         legacy=legacy,
         expire=expire,
+        project_id=project_id,
     )
     return secret, row
 
@@ -220,9 +223,11 @@ async def delete_legacy(hub: HubState, account_id: UUID) -> None:
         hub.api_key_cache.invalidate(key_hash)
 
 
-async def delete_named(hub: HubState, account_id: UUID, key_id: int) -> bool:
-    """Delete one of the account's named keys; False if it has no such key."""
-    key_hash = await table.delete_named(hub.db, account_id, key_id)
+async def delete_named(
+    hub: HubState, account_id: UUID, key_id: int, project_id: UUID | None = None
+) -> bool:
+    """Delete one named key in scope (see `table.list_named`); False if there is none."""
+    key_hash = await table.delete_named(hub.db, account_id, key_id, project_id)
     if key_hash is None:
         return False
     hub.api_key_cache.invalidate(key_hash)
@@ -236,9 +241,12 @@ async def edit_named(
     *,
     name: str | None,
     expire: datetime | None,
+    project_id: UUID | None = None,
 ) -> table.ApiKeyRow | None:
-    """Rename a key or change its expiry; None if the account has no such key."""
-    edited = await table.edit_named(hub.db, account_id, key_id, name=name, expire=expire)
+    """Rename a key or change its expiry; None if there is no such key in scope."""
+    edited = await table.edit_named(
+        hub.db, account_id, key_id, name=name, expire=expire, project_id=project_id
+    )
     if edited is None:
         return None
     row, key_hash = edited

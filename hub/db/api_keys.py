@@ -145,27 +145,38 @@ async def touch(db: Queryable, key_id: int, min_interval_s: float) -> None:
     )
 
 
-async def list_named(db: Queryable, account_id: UUID, key_id: int | None = None) -> list[ApiKeyRow]:
-    """The account's account-wide named keys (not the legacy one), newest first."""
+# The keys one may manage: with a project, every key of that project (made by any of
+# its collaborators); without, the account's own account-wide named keys.
+_SCOPE = "NOT legacy AND (($3::uuid IS NULL AND account_id = $1) OR project_id = $3)"
+
+
+async def list_named(
+    db: Queryable, account_id: UUID, key_id: int | None = None, project_id: UUID | None = None
+) -> list[ApiKeyRow]:
+    """The named keys in scope (not the legacy one), newest first."""
     records = await db.fetch(
         f"""
         SELECT {_ROW} FROM api_keys
-         WHERE account_id = $1 AND NOT legacy AND project_id IS NULL
+         WHERE {_SCOPE} AND ($3::uuid IS NOT NULL OR project_id IS NULL)
            AND ($2::bigint IS NULL OR id = $2)
          ORDER BY created DESC, id DESC
         """,
         account_id,
         key_id,
+        project_id,
     )
     return [_row(r) for r in records]
 
 
-async def delete_named(db: Queryable, account_id: UUID, key_id: int) -> bytes | None:
-    """Delete one of the account's named keys; its hash (to uncache), or None if not found."""
+async def delete_named(
+    db: Queryable, account_id: UUID, key_id: int, project_id: UUID | None = None
+) -> bytes | None:
+    """Delete one named key in scope; its hash (to uncache), or None if not found."""
     key_hash: bytes | None = await db.fetchval(
-        "DELETE FROM api_keys WHERE account_id = $1 AND id = $2 AND NOT legacy RETURNING hash",
+        f"DELETE FROM api_keys WHERE id = $2 AND {_SCOPE} RETURNING hash",
         account_id,
         key_id,
+        project_id,
     )
     return key_hash
 
@@ -177,6 +188,7 @@ async def edit_named(
     *,
     name: str | None,
     expire: datetime | None,
+    project_id: UUID | None = None,
 ) -> tuple[ApiKeyRow, bytes] | None:
     """Change a named key's name and/or expiry (None leaves it as it is).
 
@@ -185,12 +197,13 @@ async def edit_named(
     record = await db.fetchrow(
         f"""
         UPDATE api_keys
-           SET name = coalesce($3, name), expire = coalesce($4, expire)
-         WHERE account_id = $1 AND id = $2 AND NOT legacy
+           SET name = coalesce($4, name), expire = coalesce($5, expire)
+         WHERE id = $2 AND {_SCOPE}
         RETURNING {_ROW}, hash
         """,
         account_id,
         key_id,
+        project_id,
         name,
         expire,
     )

@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import structlog
 from msgspec import UNSET, UnsetType
@@ -35,6 +36,7 @@ from hub.errors import (
 )
 from hub.handlers.context import Context, Identity
 from hub.handlers.registry import Routes
+from hub.projects.access import require as require_project_access
 from hub.protocol.messages import (
     AccountCreated,
     AccountCreationFailed,
@@ -93,10 +95,6 @@ PASSWORD_REQUIRED = "password must be provided"
 INVALID_PASSWORD = "invalid password"
 INCORRECT_PASSWORD = "incorrect password"
 ONLY_OWN_ACCOUNT = "you may only delete your own account (or be an admin)"
-PROJECT_KEYS_LATER = (
-    "project-scoped API keys are not available yet: they arrive with projects; "
-    "omit project_id to manage your account's keys"
-)
 NOT_FOR_PROJECT_KEYS = "a project-scoped API key cannot manage accounts or keys"
 
 
@@ -481,10 +479,12 @@ async def api_key(msg: ApiKey, ctx: Context) -> ApiKeyInfo | Success:
 @routes.handler(ApiKeys)
 async def api_keys(msg: ApiKeys, ctx: Context) -> ApiKeysResponse:
     identity = _require_account_identity(ctx)
-    if not isinstance(msg.project_id, UnsetType):
-        raise BadRequest(PROJECT_KEYS_LATER)
     hub = ctx.hub
     account_id = identity.account_id
+    project_id = msg.project_id if isinstance(msg.project_id, UUID) else None
+    if project_id is not None:
+        # a project's keys are managed by whoever may change the project
+        await require_project_access(ctx, project_id, "write")
     key_id = msg.key_id if isinstance(msg.key_id, int) else None
     if key_id is not None and not 0 < key_id < 2**63:
         raise BadRequest(f"no api key with id {key_id}")
@@ -492,19 +492,24 @@ async def api_keys(msg: ApiKeys, ctx: Context) -> ApiKeysResponse:
     name = clean_text(msg.name, KEY_NAME_MAX)
 
     if msg.action == "get":
-        rows = await key_table.list_named(hub.db, account_id, key_id)
+        rows = await key_table.list_named(hub.db, account_id, key_id, project_id)
         return ApiKeysResponse(id=msg.id, response=[row.public() for row in rows])
     if msg.action == "create":
-        secret, row = await keys.make_key(hub.db, account_id, name=name or "", expire=expire)
+        secret, row = await keys.make_key(
+            hub.db, account_id, name=name or "", expire=expire, project_id=project_id
+        )
         return ApiKeysResponse(id=msg.id, response=[{**row.public(), "secret": secret}])
     if msg.action not in ("delete", "edit"):
         raise BadRequest(f'unknown action="{msg.action}"')
     if key_id is None:
         raise BadRequest(f"key_id must be given to {msg.action} an api key")
     if msg.action == "delete":
-        found = await keys.delete_named(hub, account_id, key_id)
+        found = await keys.delete_named(hub, account_id, key_id, project_id)
     else:
-        found = await keys.edit_named(hub, account_id, key_id, name=name, expire=expire) is not None
+        edited = await keys.edit_named(
+            hub, account_id, key_id, name=name, expire=expire, project_id=project_id
+        )
+        found = edited is not None
     if not found:
         raise BadRequest(f"no api key with id {key_id}")
     return ApiKeysResponse(id=msg.id)

@@ -446,3 +446,38 @@ async def test_upload_over_the_limit_is_413(http, http_url) -> None:
         assert r.status == 200
     async with http.post(f"{http_url}/blobs", data=b"x" * 11, headers=basic_auth(key)) as r:
         assert r.status == 413
+
+
+async def test_project_scoped_key_acts_on_its_project_only(connect, http, http_url) -> None:
+    c, me = await account(connect, "scoped@example.com")
+    try:
+        p1, p2 = await new_project(c, "one"), await new_project(c, "two")
+        made = await c.call("api_keys", action="create", project_id=p1, name="ci")
+        key = made["response"][0]["secret"]
+        listed = await c.call("api_keys", action="get", project_id=p1)
+        assert [k["name"] for k in listed["response"]] == ["ci"]
+        assert "secret" not in listed["response"][0]
+        auth = basic_auth(key)
+
+        async def post(event: str, **data: Any) -> dict[str, Any]:
+            async with http.post(f"{http_url}/api/v1/{event}", json=data, headers=auth) as r:
+                return dict(await r.json())
+
+        ok = await post("project_exec", project_id=p1, command="echo", args=["in p1"])
+        assert ok["stdout"] == "in p1\n"
+        denied = await post("project_exec", project_id=p2, command="true")
+        assert denied["error"] == (
+            f"User {me['account_id']} does not have write access to project {p2}"
+        )
+        denied = await post("create_project", title="nope")
+        assert denied["event"] == "error"
+        # revoked: the key stops working at once
+        await c.call("api_keys", action="delete", project_id=p1, key_id=made["response"][0]["id"])
+        async with http.post(
+            f"{http_url}/api/v1/project_exec",
+            json={"project_id": p1, "command": "true"},
+            headers=auth,
+        ) as r:
+            assert r.status == 401
+    finally:
+        await close(c)

@@ -194,11 +194,15 @@ async def test_only_own_keys(state: HubState) -> None:
     await authenticate_api_key(state, their_key["secret"])
 
 
-async def test_project_scoped_keys_are_refused_clearly(state: HubState) -> None:
-    session = session_for(await new_account(state))
-    with pytest.raises(BadRequest) as info:
-        await v2(state, session, action="create", project_id=uuid4())
-    assert "project" in info.value.text and "not available yet" in info.value.text
+async def test_project_keys_need_write_access_to_the_project(state: HubState) -> None:
+    account_id = await new_account(state)
+    session = session_for(account_id)
+    project_id = uuid4()
+    with pytest.raises(PermissionDenied) as info:
+        await v2(state, session, action="create", project_id=project_id)
+    assert info.value.text == (
+        f"User {account_id} does not have write access to project {project_id}"
+    )
 
 
 async def test_expired_key_stops_working(state: HubState) -> None:
