@@ -256,18 +256,21 @@ async def test_http_api_curl_examples(http, http_url) -> None:
 
 async def test_command_that_ignores_sigterm_is_killed(connect) -> None:
     c, _ = await account(connect, "stubborn@example.com")
+    marker = f"60.{uuid.uuid4().int % 10**9}"  # unique, so other tests' processes never match
     try:
         pid = await new_project(c)
         err = await c.call(
             "project_exec",
             project_id=pid,
-            command="trap '' TERM; sleep 60 & sleep 60",
+            command=f"trap '' TERM; sleep {marker} & sleep {marker}",
             timeout=1,
             raise_errors=False,
         )
         assert "killed command" in err["error"]
         # nothing of it is left running
-        ps = await c.call("project_exec", project_id=pid, command="pgrep -f 'sleep 6[0]' || true")
+        # (the pattern's [.] keeps pgrep from matching its own shell)
+        pattern = f"sleep {marker.replace('.', '[.]')}"
+        ps = await c.call("project_exec", project_id=pid, command=f"pgrep -f '{pattern}' || true")
         assert ps["stdout"].strip() == ""
     finally:
         await close(c)
