@@ -21,9 +21,11 @@ from aiohttp import web
 from hub.auth.api_keys import ApiKeyCache
 from hub.auth.throttle import SignInThrottle
 from hub.config import Settings
+from hub.db import expired
 from hub.db.database import Database
 from hub.db.embedded import EmbeddedPostgres
 from hub.db.migrate import migrate
+from hub.errors import HubError
 from hub.handlers import accounts, copy_path, files, projects, relay, system
 from hub.handlers.registry import Router
 from hub.local_hub.pool import LinkSettings, ProjectLinks
@@ -65,7 +67,7 @@ class Hub:
         self._runner: web.AppRunner | None = None
         self.port: int = settings.port
         self._stopped = asyncio.Event()
-        self._keepalive: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
 
     @property
     def url(self) -> str:
@@ -110,9 +112,11 @@ class Hub:
             copies=copies,
             hub_id=hub_id,
         )
-        self._keepalive = asyncio.get_running_loop().create_task(
-            keep_alive(self.sessions, settings.ws_heartbeat_s)
-        )
+        loop = asyncio.get_running_loop()
+        self._background = [
+            loop.create_task(keep_alive(self.sessions, settings.ws_heartbeat_s)),
+            loop.create_task(clean_up_expired(self.db, settings.cleanup_interval_s)),
+        ]
         app = self._make_app(self.state)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s
@@ -147,10 +151,9 @@ class Hub:
             return
         self._stopped.set()
         counts: dict[str, Any] = {}
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keepalive
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self._runner is not None:
             counts = await self.sessions.shutdown(self.settings.shutdown_grace_s)
             await self._runner.cleanup()
@@ -178,6 +181,18 @@ class Hub:
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
             await self.stop()
+
+
+async def clean_up_expired(db: Database, interval_s: float) -> None:
+    """Every interval, delete expired blobs, cookies and tokens (any hub may do it)."""
+    while True:
+        try:
+            counts = await expired.delete_expired(db)
+            if any(counts.values()):
+                log.info("expired rows deleted", **counts)
+        except HubError:
+            pass  # database down: next time
+        await asyncio.sleep(interval_s)
 
 
 def make_runner(settings: Settings) -> LocalProcessRunner:

@@ -94,6 +94,9 @@ class Settings:
     blob_upload_max_bytes: int = setting(16 * MiB, "largest upload to POST /blobs (413)")
     copy_timeout_s: float = setting(3600.0, "longest a copy between projects may take")
     copy_poll_s: float = setting(1.0, "how often scheduled copies are looked for")
+    cleanup_interval_s: float = setting(
+        3600.0, "how often expired blobs, cookies and tokens are deleted"
+    )
 
     # --- database ------------------------------------------------------------
     db_pool_min: int = setting(2, "connections the pool keeps open")

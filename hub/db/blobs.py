@@ -54,8 +54,3 @@ async def get(db: Queryable, blob_id: UUID) -> Blob | None:
     if row is None:
         return None
     return Blob(row["id"], row["project_id"], row["account_id"], bytes(row["data"]), row["name"])
-
-
-async def delete_expired(db: Queryable) -> int:
-    status = await db.execute("DELETE FROM blobs WHERE expire <= now()")
-    return int(status.rsplit(" ", 1)[-1])

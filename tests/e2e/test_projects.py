@@ -484,3 +484,46 @@ async def test_project_scoped_key_acts_on_its_project_only(connect, http, http_u
             assert r.status == 401
     finally:
         await close(c)
+
+
+async def test_a_restarted_hub_finds_running_projects_again(dsn, tmp_path) -> None:
+    from hub.app import Hub
+    from hub.client import HubClient
+    from hub.config import Settings
+    from tests.fixtures.hub import FAST_HASHING, stop_projects
+
+    settings = Settings.load(
+        environ={}, port=0, database_url=dsn, data_dir=tmp_path / "data", **FAST_HASHING
+    )
+    first = Hub(settings)
+    await first.start()
+    try:
+        async with HubClient.connect(f"ws://127.0.0.1:{first.port}/hub") as c:
+            await c.call(
+                "create_account",
+                email_address="restart@example.com",
+                password=PASSWORD,
+                agreed_to_terms=True,
+            )
+            pid = await new_project(c)
+            before = await c.call(
+                "project_exec", project_id=pid, command="sh", args=["-c", "echo $PPID"]
+            )
+    finally:
+        await first.stop()
+    second = Hub(settings)
+    await second.start()
+    try:
+        async with HubClient.connect(f"ws://127.0.0.1:{second.port}/hub") as c:
+            await c.call("sign_in", email_address="restart@example.com", password=PASSWORD)
+            after = await c.call(
+                "project_exec", project_id=pid, command="sh", args=["-c", "echo $PPID"]
+            )
+            status = await second.state.runner.status(uuid.UUID(pid))
+        # the same daemon served both hubs: no second start
+        assert status.state == "running"
+        assert before["event"] == after["event"] == "project_exec_output"
+        assert len(list((tmp_path / "data" / "runner").glob("*.json"))) == 1
+    finally:
+        await second.stop()
+        await stop_projects(settings)
