@@ -506,9 +506,8 @@ async def test_a_restarted_hub_finds_running_projects_again(dsn, tmp_path) -> No
                 agreed_to_terms=True,
             )
             pid = await new_project(c)
-            before = await c.call(
-                "project_exec", project_id=pid, command="sh", args=["-c", "echo $PPID"]
-            )
+            before = await c.call("project_exec", project_id=pid, command="true")
+            daemon_before = (await first.state.runner.status(uuid.UUID(pid))).pid
     finally:
         await first.stop()
     second = Hub(settings)
@@ -516,12 +515,11 @@ async def test_a_restarted_hub_finds_running_projects_again(dsn, tmp_path) -> No
     try:
         async with HubClient.connect(f"ws://127.0.0.1:{second.port}/hub") as c:
             await c.call("sign_in", email_address="restart@example.com", password=PASSWORD)
-            after = await c.call(
-                "project_exec", project_id=pid, command="sh", args=["-c", "echo $PPID"]
-            )
+            after = await c.call("project_exec", project_id=pid, command="true")
             status = await second.state.runner.status(uuid.UUID(pid))
         # the same daemon served both hubs: no second start
         assert status.state == "running"
+        assert daemon_before is not None and status.pid == daemon_before
         assert before["event"] == after["event"] == "project_exec_output"
         assert len(list((tmp_path / "data" / "runner").glob("*.json"))) == 1
     finally:
