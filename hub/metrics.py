@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -93,6 +94,7 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self._by_status: dict[int, Any] = {}
         self.database_up = Gauge(
             "hub_database_up", "1 when PostgreSQL answers, else 0", registry=self.registry
         )
@@ -104,6 +106,13 @@ class Metrics:
         if timing is None:
             timing = self._by_event[key] = EventTiming(event, transport)
         return timing
+
+    def http_status(self, status: int) -> Any:
+        """The counter child of one HTTP status, cached (labels() is slow)."""
+        child = self._by_status.get(status)
+        if child is None:
+            child = self._by_status[status] = self.http_requests.labels(str(status))
+        return child
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

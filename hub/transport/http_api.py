@@ -57,11 +57,13 @@ class HttpSession:
     def __init__(self, ip: str, identity: Identity | None) -> None:
         self._ip = ip
         self._identity = identity
-        self._session_id = str(uuid.uuid4())
+        self._session_id: str | None = None
         self.pushed: list[Reply] = []
 
     @property
     def session_id(self) -> str:
+        if self._session_id is None:  # made only when a handler asks (rarely)
+            self._session_id = str(uuid.uuid4())
         return self._session_id
 
     @property
@@ -152,7 +154,7 @@ class HttpApi:
 
     async def handle(self, request: web.Request) -> web.Response:
         response = await self._handle(request)
-        self.hub.metrics.http_requests.labels(str(response.status)).inc()
+        self.hub.metrics.http_status(response.status).inc()
         return response
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -173,8 +175,13 @@ class HttpApi:
         if key is not None and not self.buckets.take(_bucket_key(key), now):
             return _error(429, "too many requests with this API key; slow down")
         try:
-            async with asyncio.timeout(settings.api_body_timeout_s):
+            if request.content.is_eof():  # the whole body is here already: no timer needed
                 params, from_form = await self._read_params(request, settings.api_max_body_bytes)
+            else:
+                async with asyncio.timeout(settings.api_body_timeout_s):
+                    params, from_form = await self._read_params(
+                        request, settings.api_max_body_bytes
+                    )
             msg = decode_api_params(event, params, from_form=from_form)
         except TimeoutError:
             return _error(408, "the request body did not arrive in time")
@@ -205,13 +212,14 @@ class HttpApi:
         structlog.contextvars.bind_contextvars(api_event=event, ip=ip)
         started = time.perf_counter()
         try:
-            reply = await asyncio.wait_for(
-                route.fn(msg, Context(self.hub, session)), settings.api_timeout_s
-            )
+            async with asyncio.timeout(settings.api_timeout_s):
+                reply = await route.fn(msg, Context(self.hub, session))
             if reply is None:
                 reply = session.pushed[0] if session.pushed else None
         except TimeoutError:
-            reply = Error(error=error_text(Timeout("timed out")))
+            reply = Error(
+                error=error_text(Timeout(f"no reply within {settings.api_timeout_s:g} s"))
+            )
         except HubError as exc:
             self.hub.metrics.errors.labels(type(exc).__name__).inc()
             reply = Error(error=exc.text)
