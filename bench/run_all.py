@@ -1,7 +1,7 @@
 """Run every benchmark against the hub and both baselines; print and record the table.
 
-``python -m bench.run_all`` (``make bench``): about 4 minutes. ``--quick``: about
-1 minute, for a smoke run (fewer, shorter runs; not for RESULTS.md numbers,
+``python -m bench.run_all`` (``make bench``): about 6 minutes. ``--quick``: about
+1.5 minutes, for a smoke run (fewer, shorter runs; not for RESULTS.md numbers,
 although they are recorded too, marked quick).
 
 Servers are started one at a time, each on its own free port on 127.0.0.1,
@@ -12,7 +12,11 @@ and stopped (SIGTERM, then SIGKILL) in ``finally`` before the next:
 2. bare websockets (``bench.echo_websockets``): idle memory, ping at 1 and 100;
 3. the hub (``.venv/bin/hub serve --data-dir <tmp>``): an account is made, then
    idle memory of connections signed in by the remember-me cookie, ping at 1
-   and 100 connections, HTTP ping without and with an API key.
+   and 100 connections, HTTP ping without and with an API key;
+4. the project relay (``bench.project_relay``, issue 3): a fresh hub with one
+   project; ``project_exec true`` and a streamed 64 MiB output, through the hub
+   against a direct link to the same project's local hub (``--no-relay`` skips
+   it; nothing is pinned in this section, see that module).
 
 Memory is measured first on each fresh server (a server that has already had
 and closed connections reuses that memory and would look cheaper). With two or
@@ -46,7 +50,7 @@ from typing import Any, TypeVar
 
 import uvloop
 
-from bench import http_ping, idle_memory, load
+from bench import http_ping, idle_memory, load, project_relay
 from bench.common import (
     REPO,
     VENV_BIN,
@@ -446,7 +450,12 @@ def _details(results: dict[str, ServerResults]) -> str:
 
 
 def report(
-    results: dict[str, ServerResults], plan: Plan, quick: bool, command: str, elapsed: float
+    results: dict[str, ServerResults],
+    plan: Plan,
+    quick: bool,
+    command: str,
+    elapsed: float,
+    relay: project_relay.RelayResults | None = None,
 ) -> str:
     table, verdicts = build_table(results)
     m = machine_info()
@@ -492,14 +501,16 @@ def report(
             "",
             "</details>",
             "",
+            *([project_relay.section(relay)] if relay is not None else []),
         ]
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="~1 minute smoke run")
+    parser.add_argument("--quick", action="store_true", help="~1.5 minute smoke run")
     parser.add_argument("--no-hub", action="store_true", help="baselines only")
+    parser.add_argument("--no-relay", action="store_true", help="skip the project relay section")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server/client CPUs")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--runs", type=int, help="runs per figure (median taken)")
@@ -520,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "bench.run_all", *(argv or sys.argv[1:])])
     names = ["aiohttp", "websockets"] + ([] if args.no_hub else ["hub"])
     results: dict[str, ServerResults] = {}
+    relay: project_relay.RelayResults | None = None
     t0 = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="hub-bench-"))
     try:
@@ -529,9 +541,12 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as e:  # one server failing must not lose the others' numbers
                 _say(f"  {name} failed: {type(e).__name__}: {e}")
                 results[name] = ServerResults(name, error=f"{type(e).__name__}: {e}"[:2000])
+        if not args.no_hub and not args.no_relay:
+            relay_plan = project_relay.plan_from(args.quick, args.runs, args.duration)
+            relay = project_relay.measure(relay_plan, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    text = report(results, plan, args.quick, command, time.monotonic() - t0)
+    text = report(results, plan, args.quick, command, time.monotonic() - t0, relay)
     _say("\n" + text)
     if not args.no_record:
         if not RESULTS.exists():
