@@ -31,6 +31,7 @@ from hub.handlers.registry import Router
 from hub.local_hub.pool import LinkSettings, ProjectLinks
 from hub.local_hub.runner import LocalProcessRunner
 from hub.metrics import Metrics
+from hub.projects.access import AccessCache
 from hub.projects.copy import CopyWorker
 from hub.sessions.keepalive import keep_alive
 from hub.sessions.registry import SessionRegistry
@@ -110,6 +111,7 @@ class Hub:
             runner=runner,
             projects=links,
             copies=copies,
+            access_cache=AccessCache(settings.project_access_cache_s),
             hub_id=hub_id,
         )
         loop = asyncio.get_running_loop()

@@ -80,6 +80,9 @@ class Settings:
     project_uid_range: str = setting(
         "", "uid range for project users, e.g. 200000-299999 (empty: useradd's system range)"
     )
+    project_access_cache_s: float = setting(
+        10.0, "how long a confirmed project membership is trusted without a query (0: never)"
+    )
     project_connect_timeout_s: float = setting(
         20.0, "longest wait to open a link to a project (start included)"
     )

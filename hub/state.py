@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from hub.local_hub.pool import ProjectLinks
     from hub.local_hub.runner import ProjectRunner
     from hub.metrics import Metrics
+    from hub.projects.access import AccessCache
     from hub.projects.copy import CopyWorker
     from hub.sessions.registry import SessionRegistry
 
@@ -31,5 +32,6 @@ class HubState:
     runner: ProjectRunner
     projects: ProjectLinks
     copies: CopyWorker
+    access_cache: AccessCache
     # names this hub process in the database (e.g. which hub took a copy)
     hub_id: str

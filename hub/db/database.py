@@ -117,7 +117,14 @@ def pool_options(settings: Settings) -> dict[str, Any]:
         "command_timeout": command_timeout,
         "server_settings": server_settings,
         "init": _init_connection,
+        # asyncpg's default reset is one more round trip per query (UNLISTEN *, RESET
+        # ALL, ...): pooled connections here keep no session state, so skip it
+        "reset": _no_reset,
     }
+
+
+async def _no_reset(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    return None
 
 
 def _encode_json(value: Any) -> str:

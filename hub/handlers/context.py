@@ -64,6 +64,9 @@ class Session(Protocol):
     def push(self, msg: Reply) -> None:
         """Send a message that is not the handler's return value (streams, pushes)."""
 
+    async def drain(self) -> None:
+        """Wait while the client is behind on reading (paces a relayed stream)."""
+
     def set_client_version(self, version: int) -> None: ...
 
     def close_soon(self, code: int, reason: str, delay_s: float) -> None:

@@ -49,6 +49,7 @@ async def invite_collaborator(msg: InviteCollaborator, ctx: Context) -> Success:
     if invited is None or invited.deleted:
         raise BadRequest(f"no such account {msg.account_id}")
     await projects.add_user(ctx.hub.db, msg.project_id, msg.account_id, projects.COLLABORATOR)
+    ctx.hub.access_cache.forget(msg.account_id, msg.project_id)
     return Success(id=msg.id)
 
 
@@ -59,6 +60,7 @@ async def remove_collaborator(msg: RemoveCollaborator, ctx: Context) -> Success:
     if group == projects.OWNER:
         raise PermissionDenied(f"cannot remove the owner of project {msg.project_id}")
     await projects.remove_user(ctx.hub.db, msg.project_id, msg.account_id)
+    ctx.hub.access_cache.forget(msg.account_id, msg.project_id)
     return Success(id=msg.id)
 
 

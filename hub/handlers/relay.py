@@ -83,6 +83,7 @@ async def local_hub(msg: LocalHub, ctx: Context) -> Reply | None:
         _set_id(reply, outer_id)
         if reply.get("multi_response") is True:
             ctx.session.push(reply)
+            await ctx.session.drain()
         else:
             last = reply
     return last

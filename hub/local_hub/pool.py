@@ -35,10 +35,20 @@ class ProjectUnavailable(HubError):
     http_status = 503
 
 
+# A call's replies wait here until its asker takes them. When a stream's asker falls
+# this far behind, the link stops reading (the project is held back by TCP) for up
+# to STREAM_STALL_S; after that the call fails, so one slow client cannot hold the
+# link, or hub memory, for long.
+STREAM_QUEUE = 64
+STREAM_STALL_S = 5.0
+
+
 @dataclass(slots=True)
 class _Pending:
     replies: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     blob_sink: BlobSink | None = None
+    room: asyncio.Event = field(default_factory=asyncio.Event)
+    dropped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +70,18 @@ class Call:
     async def next_reply(self, remaining: float, timeout: float) -> dict[str, Any]:
         if remaining <= 0:
             raise Timeout(f"Timed out after {timeout:g} seconds.")
-        try:
-            return await asyncio.wait_for(self.pending.replies.get(), remaining)
-        except TimeoutError:
-            raise Timeout(f"Timed out after {timeout:g} seconds.") from None
+        replies = self.pending.replies
+        if not replies.empty():
+            message = replies.get_nowait()
+        else:
+            try:
+                async with asyncio.timeout(remaining):
+                    message = await replies.get()
+            except TimeoutError:
+                raise Timeout(f"Timed out after {timeout:g} seconds.") from None
+        if replies.qsize() < STREAM_QUEUE // 2:
+            self.pending.room.set()
+        return message
 
     def close(self) -> None:
         self.conn.forget_call(self.id)
@@ -88,6 +106,10 @@ class ProjectConnection:
         self._blob_bytes = 0
         self._closed = False
         self._close_reason = ""
+        # call ids: uuid-shaped (blob frames carry them), unique per link, and cheaper
+        # than a fresh uuid per call: a random prefix and a counter
+        self._id_prefix = str(uuid.uuid4())[:24]
+        self._calls = 0
         self.opened = time.monotonic()
         self._tasks = [
             asyncio.get_running_loop().create_task(self._read_loop()),
@@ -108,7 +130,8 @@ class ProjectConnection:
         """
         if self._closed:
             raise ProjectUnavailable(self._lost_text())
-        call = Call(self, str(uuid.uuid4()), blob_sink)
+        self._calls += 1
+        call = Call(self, f"{self._id_prefix}{self._calls:012x}", blob_sink)
         self._pending[call.id] = call.pending
         try:
             await self.link.send(msgspec.json.encode({**message, "id": call.id}))
@@ -199,7 +222,8 @@ class ProjectConnection:
         call_id = message.get("id")
         pending = self._pending.get(call_id) if isinstance(call_id, str) else None
         if pending is not None:
-            pending.replies.put_nowait(message)
+            if not pending.dropped:
+                await self._deliver(pending, message)
             return
         event = message.get("event")
         if event == "heartbeat":
@@ -208,6 +232,20 @@ class ProjectConnection:
             await self.link.send(msgspec.json.encode({"event": "pong", "id": call_id}))
             return
         # replies to calls that were given up (timeout, client gone) end here
+
+    async def _deliver(self, pending: _Pending, message: dict[str, Any]) -> None:
+        if pending.replies.qsize() >= STREAM_QUEUE:
+            pending.room.clear()
+            try:
+                async with asyncio.timeout(STREAM_STALL_S):
+                    await pending.room.wait()
+            except TimeoutError:
+                pending.dropped = True
+                pending.replies.put_nowait(
+                    {"event": "error", "error": "the stream's reader fell too far behind"}
+                )
+                return
+        pending.replies.put_nowait(message)
 
     async def _on_blob(self, blob_id: str, data: bytes) -> None:
         pending = self._pending.get(blob_id)

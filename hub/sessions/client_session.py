@@ -122,6 +122,12 @@ class ClientSession:
     def push(self, msg: Reply) -> None:
         self.send(encode_reply(msg))
 
+    async def drain(self) -> None:
+        """Wait while more than half of the outbound queue is taken, so a relayed
+        stream goes at the client's pace instead of filling the queue."""
+        while len(self._out) > self._max_out // 2 and not self._closing:
+            await self._drained.wait()
+
     def set_client_version(self, version: int) -> None:
         self.client_version = version
 

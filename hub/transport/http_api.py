@@ -91,6 +91,9 @@ class HttpSession:
     def push(self, msg: Reply) -> None:
         self.pushed.append(msg)
 
+    async def drain(self) -> None:
+        pass  # only the first reply is sent, after the handler returns
+
     def set_client_version(self, version: int) -> None:
         pass
 

@@ -525,3 +525,56 @@ async def test_a_restarted_hub_finds_running_projects_again(dsn, tmp_path) -> No
     finally:
         await second.stop()
         await stop_projects(settings)
+
+
+async def test_a_stream_waits_for_a_client_that_pauses_reading(connect, ws_url, hub) -> None:
+    import json
+
+    import websockets
+
+    c, _ = await account(connect, "pause@example.com")
+    try:
+        pid = await new_project(c)
+        await c.call(
+            "sign_in", email_address="pause@example.com", password=PASSWORD, remember_me=True
+        )
+        while (push := await c.next_push())["event"] != "cookies":
+            pass
+        cookie = push["value"]
+    finally:
+        await close(c)
+    size = 48 * 1024 * 1024  # far more than the outbound queue holds in 64 KiB chunks
+    async with websockets.connect(
+        ws_url,
+        additional_headers={"Cookie": f"remember_me={cookie}"},
+        max_queue=1,
+        max_size=2**24,
+    ) as ws:
+        assert json.loads(await ws.recv())["event"] == "signed_in"
+        await ws.send(
+            json.dumps(
+                {
+                    "event": "local_hub",
+                    "id": "big",
+                    "project_id": pid,
+                    "multi_response": True,
+                    "message": {
+                        "event": "project_exec",
+                        "stream": True,
+                        "timeout": 60,
+                        "command": f"head -c {size} /dev/zero | tr '\\0' x",
+                    },
+                }
+            )
+        )
+        await asyncio.sleep(2)  # the client reads nothing for a while: the stream must wait
+        received = 0
+        async with asyncio.timeout(seconds(60)):
+            while True:
+                reply = json.loads(await ws.recv())
+                assert reply["id"] == "big" and reply["event"] != "error", reply
+                received += len(reply.get("stdout", ""))
+                if reply.get("multi_response") is not True:
+                    break
+        assert received == size
+        assert reply["exit_code"] == 0
