@@ -64,6 +64,9 @@ class Session(Protocol):
     def push(self, msg: Reply) -> None:
         """Send a message that is not the handler's return value (streams, pushes)."""
 
+    def push_encoded(self, data: bytes) -> None:
+        """Send one message that is already JSON (a relayed stream's part)."""
+
     async def drain(self) -> None:
         """Wait while the client is behind on reading (paces a relayed stream)."""
 

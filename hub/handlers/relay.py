@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
@@ -51,15 +52,35 @@ async def call_project(
     return raise_if_error(reply)
 
 
+async def relay_once(
+    ctx: Context, project_id: UUID, message: dict[str, Any], timeout: float, outer_id: str | None
+) -> Reply | None:
+    """Relay one request and pass its reply on with the client's id: as the project's
+    own bytes when they can be rewritten (nothing decoded or encoded again)."""
+    conn = await ctx.hub.projects.get(project_id)
+    call = await conn.open_call(message)
+    try:
+        item = await call.next_relayed(timeout, timeout)
+    finally:
+        call.close()
+    if item.event == "error":
+        raise_if_error(item.message())
+    if outer_id is not None:
+        data = item.with_id(call.id, outer_id)
+        if data is not None:
+            ctx.session.push_encoded(data)
+            return None
+    reply = item.message()
+    _set_id(reply, outer_id)
+    return reply
+
+
 @routes.handler(ProjectExec)
-async def project_exec(msg: ProjectExec, ctx: Context) -> Reply:
+async def project_exec(msg: ProjectExec, ctx: Context) -> Reply | None:
     await require(ctx, msg.project_id, "write")
     timeout = float(msg.timeout) + REPLY_MARGIN_S
-    reply = await call_project(ctx, msg.project_id, to_project(msg), timeout)
-    reply["id"] = msg.id if isinstance(msg.id, str) else None
-    if reply["id"] is None:
-        del reply["id"]
-    return reply
+    outer_id = msg.id if isinstance(msg.id, str) else None
+    return await relay_once(ctx, msg.project_id, to_project(msg), timeout, outer_id)
 
 
 @routes.handler(LocalHub)
@@ -75,18 +96,29 @@ async def local_hub(msg: LocalHub, ctx: Context) -> Reply | None:
     timeout = timeout if timeout and timeout > 0 else DEFAULT_LOCAL_HUB_TIMEOUT_S
     outer_id = msg.id if isinstance(msg.id, str) else None
     if not msg.multi_response:
-        reply = await call_project(ctx, msg.project_id, message, timeout)
-        _set_id(reply, outer_id)
-        return reply
-    last: dict[str, Any] | None = None
-    async for reply in ctx.hub.projects.stream(msg.project_id, message, timeout=timeout):
-        _set_id(reply, outer_id)
-        if reply.get("multi_response") is True:
-            ctx.session.push(reply)
+        return await relay_once(ctx, msg.project_id, message, timeout, outer_id)
+    conn = await ctx.hub.projects.get(msg.project_id)
+    call = await conn.open_call(message)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while True:
+            item = await call.next_relayed(deadline - loop.time(), timeout)
+            if not item.multi_response:
+                last = item.message()
+                _set_id(last, outer_id)
+                return last
+            # the parts of a stream pass through as bytes, only their id rewritten
+            data = item.with_id(call.id, outer_id) if outer_id is not None else None
+            if data is not None:
+                ctx.session.push_encoded(data)
+            else:
+                part = item.message()
+                _set_id(part, outer_id)
+                ctx.session.push(part)
             await ctx.session.drain()
-        else:
-            last = reply
-    return last
+    finally:
+        call.close()
 
 
 def _set_id(reply: dict[str, Any], outer_id: str | None) -> None:

@@ -43,9 +43,68 @@ STREAM_QUEUE = 64
 STREAM_STALL_S = 5.0
 
 
+class _Envelope(msgspec.Struct):
+    """The parts of a project's message the relay needs; the rest stays undecoded."""
+
+    id: Any = None
+    event: Any = None
+    multi_response: Any = None
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+
+
+class Relayed:
+    """One message from a project for a call: its raw JSON, decoded only if asked."""
+
+    __slots__ = ("_message", "event", "multi_response", "payload")
+
+    def __init__(
+        self,
+        payload: bytes | None,
+        message: dict[str, Any] | None,
+        multi_response: bool,
+        event: Any = None,
+    ) -> None:
+        self.payload = payload
+        self._message = message
+        self.multi_response = multi_response
+        self.event = event
+
+    @classmethod
+    def error(cls, text: str) -> Relayed:
+        return cls(None, {"event": "error", "error": text}, False, "error")
+
+    def message(self) -> dict[str, Any]:
+        if self._message is None:
+            assert self.payload is not None
+            decoded = msgspec.json.decode(self.payload)
+            self._message = decoded if isinstance(decoded, dict) else {}
+        return self._message
+
+    def with_id(self, call_id: str, new_id: str) -> bytes | None:
+        """The raw message with the link's call id swapped for `new_id`, without decoding
+        it (inside a JSON string every quote is escaped, so the key occurs only once);
+        None when the raw bytes cannot be rewritten that way."""
+        if self.payload is None:
+            return None
+        old = b'"id":"' + call_id.encode() + b'"'
+        at = self.payload.find(old)
+        if at < 0:
+            return None
+        return b"".join(
+            (
+                self.payload[:at],
+                b'"id":',
+                msgspec.json.encode(new_id),
+                self.payload[at + len(old) :],
+            )
+        )
+
+
 @dataclass(slots=True)
 class _Pending:
-    replies: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    replies: asyncio.Queue[Relayed] = field(default_factory=asyncio.Queue)
     blob_sink: BlobSink | None = None
     room: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: bool = False
@@ -68,6 +127,9 @@ class Call:
         self.pending = _Pending(blob_sink=blob_sink)
 
     async def next_reply(self, remaining: float, timeout: float) -> dict[str, Any]:
+        return (await self.next_relayed(remaining, timeout)).message()
+
+    async def next_relayed(self, remaining: float, timeout: float) -> Relayed:
         if remaining <= 0:
             raise Timeout(f"Timed out after {timeout:g} seconds.")
         replies = self.pending.replies
@@ -213,19 +275,20 @@ class ProjectConnection:
 
     async def _on_message(self, payload: bytes) -> None:
         try:
-            message = msgspec.json.decode(payload)
-        except msgspec.DecodeError:
+            envelope = _ENVELOPE.decode(payload)
+        except (msgspec.DecodeError, msgspec.ValidationError):
             log.warning("project sent invalid JSON", project_id=str(self.project_id))
             return
-        if not isinstance(message, dict):
-            return
-        call_id = message.get("id")
+        call_id = envelope.id
         pending = self._pending.get(call_id) if isinstance(call_id, str) else None
         if pending is not None:
             if not pending.dropped:
-                await self._deliver(pending, message)
+                await self._deliver(
+                    pending,
+                    Relayed(payload, None, envelope.multi_response is True, envelope.event),
+                )
             return
-        event = message.get("event")
+        event = envelope.event
         if event == "heartbeat":
             return
         if event == "ping" and isinstance(call_id, str):
@@ -233,7 +296,7 @@ class ProjectConnection:
             return
         # replies to calls that were given up (timeout, client gone) end here
 
-    async def _deliver(self, pending: _Pending, message: dict[str, Any]) -> None:
+    async def _deliver(self, pending: _Pending, message: Relayed) -> None:
         if pending.replies.qsize() >= STREAM_QUEUE:
             pending.room.clear()
             try:
@@ -241,9 +304,7 @@ class ProjectConnection:
                     await pending.room.wait()
             except TimeoutError:
                 pending.dropped = True
-                pending.replies.put_nowait(
-                    {"event": "error", "error": "the stream's reader fell too far behind"}
-                )
+                pending.replies.put_nowait(Relayed.error("the stream's reader fell too far behind"))
                 return
         pending.replies.put_nowait(message)
 
@@ -255,7 +316,7 @@ class ProjectConnection:
             except HubError as exc:
                 # the far end of a streamed copy failed: fail this call, keep the link
                 pending.blob_sink = None
-                pending.replies.put_nowait({"event": "error", "error": exc.text})
+                pending.replies.put_nowait(Relayed.error(exc.text))
             return
         if self._blob_bytes + len(data) > self.settings.max_blob_bytes:
             log.warning("dropping blob over the per-link limit", project_id=str(self.project_id))
@@ -274,7 +335,7 @@ class ProjectConnection:
         self._closed = True
         self._close_reason = self._close_reason or reason
         self.link.close()
-        error = {"event": "error", "error": self._lost_text()}
+        error = Relayed.error(self._lost_text())
         for pending in self._pending.values():
             pending.replies.put_nowait(error)
         self._blobs.clear()
@@ -355,13 +416,6 @@ class ProjectLinks:
         async for reply in conn.request(message, timeout=timeout):
             return reply
         raise ProjectUnavailable(f"no reply from project {project_id}")
-
-    async def stream(
-        self, project_id: UUID, message: dict[str, Any], *, timeout: float
-    ) -> AsyncIterator[dict[str, Any]]:
-        conn = await self.get(project_id)
-        async for reply in conn.request(message, timeout=timeout):
-            yield reply
 
     async def disconnect(self, project_id: UUID) -> bool:
         conn = self._links.pop(project_id, None)

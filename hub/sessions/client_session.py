@@ -122,6 +122,9 @@ class ClientSession:
     def push(self, msg: Reply) -> None:
         self.send(encode_reply(msg))
 
+    def push_encoded(self, data: bytes) -> None:
+        self.send(data)
+
     async def drain(self) -> None:
         """Wait while more than half of the outbound queue is taken, so a relayed
         stream goes at the client's pace instead of filling the queue."""

@@ -91,6 +91,11 @@ class HttpSession:
     def push(self, msg: Reply) -> None:
         self.pushed.append(msg)
 
+    def push_encoded(self, data: bytes) -> None:
+        decoded = msgspec.json.decode(data)
+        if isinstance(decoded, dict):
+            self.pushed.append(decoded)
+
     async def drain(self) -> None:
         pass  # only the first reply is sent, after the handler returns
 
