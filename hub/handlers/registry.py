@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hub.errors import NotSignedIn
 from hub.protocol import Message, Reply
 
 if TYPE_CHECKING:
@@ -81,8 +80,3 @@ class Router:
 
     def get(self, event: str) -> Route | None:
         return self.by_event.get(event)
-
-    @staticmethod
-    def check_access(route: Route, ctx: Context) -> None:
-        if route.signed_in and ctx.session.account_id is None:
-            raise NotSignedIn(route.not_signed_in_text)

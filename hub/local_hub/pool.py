@@ -52,6 +52,9 @@ class _Envelope(msgspec.Struct):
 
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
+_PART_HEAD = b'{"id":"'
+_PART_ID_END = len(_PART_HEAD) + 36 + 1  # the id and its closing quote
+_PART_FLAG = b',"multi_response":true,'
 
 
 class Relayed:
@@ -274,6 +277,16 @@ class ProjectConnection:
             self._shut(reason)
 
     async def _on_message(self, payload: bytes) -> None:
+        # A stream's parts start `{"id":"<36 chars>","multi_response":true,` (the local hub
+        # writes them so): route them by those bytes, without parsing the rest.
+        if payload.startswith(_PART_HEAD) and payload.startswith(_PART_FLAG, _PART_ID_END):
+            pending = self._pending.get(
+                payload[len(_PART_HEAD) : _PART_ID_END - 1].decode("latin-1")
+            )
+            if pending is not None:
+                if not pending.dropped:
+                    await self._deliver(pending, Relayed(payload, None, True))
+                return
         try:
             envelope = _ENVELOPE.decode(payload)
         except (msgspec.DecodeError, msgspec.ValidationError):

@@ -29,7 +29,7 @@ from uuid import UUID
 import structlog
 from aiohttp import WSMsgType, web
 
-from hub.errors import CloseCode, HubError, Overloaded, error_text
+from hub.errors import CloseCode, HubError, NotSignedIn, Overloaded, error_text
 from hub.handlers.context import Context, Identity
 from hub.protocol import (
     Message,
@@ -75,6 +75,7 @@ class ClientSession:
         self._close_code: int | None = None
         self._writer: asyncio.Task[None] | None = None
         self._writing = False
+        self._ctx = Context(hub, self)  # handlers see the session through it; made once
         self.last_seen = asyncio.get_running_loop().time()
         self._ping_sent_at: float | None = None
         self._recheck: asyncio.TimerHandle | None = None
@@ -196,17 +197,6 @@ class ClientSession:
 
     # --- inbound -----------------------------------------------------------------
 
-    async def handle(self, msg: Message, route: Route) -> None:
-        """Run one message's handler: inline in the reader when the route never waits
-        on I/O (ping, heartbeat, version), else as a task within the session's limits."""
-        if route.inline:
-            self.received += 1
-            data = await self._answer(msg, route)
-            if data is not None:
-                await self.send_now(data)
-            return
-        self.dispatch(msg)
-
     def dispatch(self, msg: Message) -> None:
         self.received += 1
         if self._running < self._max_running:
@@ -235,17 +225,18 @@ class ClientSession:
 
     async def _run(self, msg: Message) -> None:
         event: str = msg.__struct_config__.tag  # type: ignore[assignment]
-        data = await self._answer(msg, self.router.by_event[event])
+        data = await self.answer(msg, self.router.by_event[event])
         if data is not None:
             self.send(data)
 
-    async def _answer(self, msg: Message, route: Route) -> bytes | None:
+    async def answer(self, msg: Message, route: Route) -> bytes | None:
         """The encoded reply (or error) to one message, with its metrics."""
         timing = self.hub.metrics.for_event(route.event, "websocket")
         started = time.perf_counter()
         try:
-            ctx = Context(self.hub, self)
-            self.router.check_access(route, ctx)
+            ctx = self._ctx
+            if route.signed_in and self._identity is None:
+                raise NotSignedIn(route.not_signed_in_text)
             reply = await route.fn(msg, ctx)
             if reply is None:
                 return None

@@ -107,7 +107,13 @@ class WebSocketEndpoint:
                         )
                     )
                     continue
-                await session.handle(msg, route)
+                if route.inline:  # never waits on I/O: answered here, no task of its own
+                    session.received += 1
+                    data = await session.answer(msg, route)
+                    if data is not None:
+                        await session.send_now(data)
+                else:
+                    session.dispatch(msg)
             elif frame.type is WSMsgType.PING:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await ws.pong(frame.data)

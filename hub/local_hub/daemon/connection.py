@@ -95,9 +95,16 @@ class HubConnection:
     # ------------------------------------------------------------------------- replies
 
     async def reply(self, id_: m.Id, msg: dict[str, Any]) -> None:
-        """Send `msg` with the request's id; an oversized reply becomes an error reply."""
+        """Send `msg` with the request's id; an oversized reply becomes an error reply.
+
+        The id (and `multi_response`, in a stream's parts) come first, so the hub can
+        route a stream's parts by their first bytes without decoding them.
+        """
         if id_ is not None:
-            msg["id"] = id_
+            head: dict[str, Any] = {"id": id_}
+            if msg.pop("multi_response", None) is True:
+                head["multi_response"] = True
+            msg = {**head, **msg}
         try:
             await self.link.send(msg)
         except MessageTooLarge as exc:
