@@ -35,7 +35,6 @@ import contextlib
 import fcntl
 import functools
 import os
-import select
 import signal
 import stat
 import subprocess
@@ -52,6 +51,16 @@ import msgspec
 import structlog
 
 from hub.errors import HubError, Timeout
+from hub.local_hub.home_files import SmallFile, read_project_file, tail_of
+from hub.local_hub.processes import (
+    exited,
+    kill_user_processes,
+    proc_cmdline,
+    proc_uids,
+    signal_group,
+    start_ticks,
+    wait_exit,
+)
 from hub.local_hub.unix_users import ProjectUsers, UnixUser, current_user, running_as_root
 
 log = structlog.get_logger(__name__)
@@ -59,7 +68,6 @@ log = structlog.get_logger(__name__)
 PORT_FILE = "hub-server.port"
 TOKEN_FILE = "secret_token"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_SMALL_FILE_MAX = 4096
 _KILL_WAIT_S = 5.0
 _SETSID_PATHS = ("/usr/bin/setsid", "/bin/setsid")
 # Run by `setsid -f`: print our pid (the daemon's, after exec), then become the daemon
@@ -465,7 +473,7 @@ class LocalProcessRunner:
     async def _spawn(
         self, project_id: UUID, home: Path, user: UnixUser, deadline: float
     ) -> _Running:
-        before = _read_project_file(home, PORT_FILE, user.uid)
+        before = read_project_file(home, PORT_FILE, user.uid)
         record = await asyncio.to_thread(self._spawn_and_record, project_id, home, user)
         assert record.pid is not None
         try:
@@ -473,13 +481,13 @@ class LocalProcessRunner:
         except ProcessLookupError:
             pidfd = -1
         try:
-            if pidfd < 0 or _start_ticks(record.pid) != record.start_ticks:
+            if pidfd < 0 or start_ticks(record.pid) != record.start_ticks:
                 self._failed_start(project_id, record, "exited at once")
             while True:
                 address = self._read_address(home, user.uid, not_identity=before)
                 if address is not None:
                     break
-                if _exited(pidfd):
+                if exited(pidfd):
                     self._failed_start(project_id, record, "exited while starting")
                 if time.monotonic() >= deadline:
                     await self._terminate(project_id, record, pidfd=pidfd)
@@ -547,7 +555,7 @@ class LocalProcessRunner:
             uid=user.uid,
             gid=user.gid,
             pid=pid,
-            start_ticks=_start_ticks(pid),
+            start_ticks=start_ticks(pid),
             started_at=time.time(),
         )
         self._write_record(record)
@@ -559,7 +567,7 @@ class LocalProcessRunner:
             f"project daemon {what}",
             project_id=str(project_id),
             pid=record.pid,
-            log_tail=_tail(self.log_path(project_id)),
+            log_tail=tail_of(self.log_path(project_id)),
         )
         raise ProjectStartFailed(f"project {project_id} could not be started ({what})")
 
@@ -579,7 +587,7 @@ class LocalProcessRunner:
             pidfd = self._open_verified(project_id, record)
         how = "gone"
         if pidfd is None:
-            if _start_ticks(record.pid) is not None:
+            if start_ticks(record.pid) is not None:
                 log.warning(
                     "not signalling a pid that is not this project's daemon",
                     project_id=str(project_id),
@@ -587,18 +595,18 @@ class LocalProcessRunner:
                 )
         else:
             try:
-                _signal_group(pidfd, record.pid, signal.SIGTERM)
+                signal_group(pidfd, record.pid, signal.SIGTERM)
                 how = "terminated"
-                if not await _wait_exit(pidfd, self._stop_grace_s):
-                    _signal_group(pidfd, record.pid, signal.SIGKILL)
+                if not await wait_exit(pidfd, self._stop_grace_s):
+                    signal_group(pidfd, record.pid, signal.SIGKILL)
                     how = "killed"
-                    if not await _wait_exit(pidfd, _KILL_WAIT_S):
+                    if not await wait_exit(pidfd, _KILL_WAIT_S):
                         log.error("project daemon survived SIGKILL", pid=record.pid)
             finally:
                 if own_fd:
                     os.close(pidfd)
         if self.isolated and record.uid not in (0, os.geteuid()):
-            await _kill_user_processes(record.uid)
+            await kill_user_processes(record.uid)
         self._write_record(_stopped(record))
         self._running.pop(project_id, None)
         self._last_active.pop(project_id, None)
@@ -614,7 +622,7 @@ class LocalProcessRunner:
         except OSError:
             return
         try:
-            if _start_ticks(record.pid) == record.start_ticks and not await _wait_exit(
+            if start_ticks(record.pid) == record.start_ticks and not await wait_exit(
                 pidfd, self._stop_grace_s
             ):
                 log.warning(
@@ -633,7 +641,7 @@ class LocalProcessRunner:
                 project_id=str(project_id),
                 pid=record.pid,
                 noticed_by=noticed_by,
-                log_tail=_tail(self.log_path(project_id), 500),
+                log_tail=tail_of(self.log_path(project_id), 500),
             )
 
     # --- finding -----------------------------------------------------------------------
@@ -654,10 +662,10 @@ class LocalProcessRunner:
         pid = record.pid
         if pid is None or record.start_ticks is None or not _alive(record):
             return False
-        cmdline = _proc_cmdline(pid)
+        cmdline = proc_cmdline(pid)
         if cmdline is None or cmdline[1:] != self.daemon_argv(self.home(project_id))[1:]:
             return False
-        return record.uid in _proc_uids(pid)
+        return record.uid in proc_uids(pid)
 
     def _open_verified(self, project_id: UUID, record: RunnerRecord) -> int | None:
         """A pidfd for the recorded daemon, checked after opening (so it cannot be reused)."""
@@ -672,14 +680,14 @@ class LocalProcessRunner:
         return None
 
     def _read_address(
-        self, home: Path, uid: int, not_identity: _SmallFile | None = None
+        self, home: Path, uid: int, not_identity: SmallFile | None = None
     ) -> ProjectAddress | None:
-        port_file = _read_project_file(home, PORT_FILE, uid)
+        port_file = read_project_file(home, PORT_FILE, uid)
         if port_file is None:
             return None
         if not_identity is not None and port_file.identity == not_identity.identity:
             return None  # still the file of an earlier run
-        token_file = _read_project_file(home, TOKEN_FILE, uid)
+        token_file = read_project_file(home, TOKEN_FILE, uid)
         if token_file is None:
             return None
         try:
@@ -797,173 +805,5 @@ def _prepare_home(home: Path, user: UnixUser) -> None:
         os.close(fd)
 
 
-# --- HOME's files, read without trusting them -------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _SmallFile:
-    data: bytes
-    identity: tuple[int, int]  # (inode, mtime_ns): changes when the daemon rewrites it
-
-
-def _read_project_file(home: Path, name: str, owner: int) -> _SmallFile | None:
-    """`HOME/.smc/<name>`, or None unless it is a small regular file that `owner` owns.
-
-    No component is followed if it is a symbolic link, and a FIFO never blocks: a
-    project cannot make the hub read (and send it) a file the project cannot read.
-    """
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-    try:
-        home_fd = os.open(home, flags | os.O_DIRECTORY)
-        try:
-            smc_fd = os.open(".smc", flags | os.O_DIRECTORY, dir_fd=home_fd)
-        finally:
-            os.close(home_fd)
-        try:
-            fd = os.open(name, flags, dir_fd=smc_fd)
-        finally:
-            os.close(smc_fd)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != owner or st.st_size > _SMALL_FILE_MAX:
-            return None
-        return _SmallFile(os.read(fd, _SMALL_FILE_MAX), (st.st_ino, st.st_mtime_ns))
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _tail(path: Path, size: int = 2000) -> str:
-    try:
-        with path.open("rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-# --- processes ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ProcStat:
-    state: str
-    pgid: int
-    start_ticks: int
-
-
-def parse_proc_stat(text: str) -> ProcStat:
-    """Fields of `/proc/<pid>/stat` after the command name (which may hold spaces or `)`)."""
-    rest = text[text.rindex(")") + 2 :].split()
-    return ProcStat(state=rest[0], pgid=int(rest[2]), start_ticks=int(rest[19]))
-
-
-def _proc_stat(pid: int) -> ProcStat | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-        return parse_proc_stat(text)
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _start_ticks(pid: int) -> int | None:
-    """The process's start time, if it lives (a zombie counts as dead)."""
-    st = _proc_stat(pid)
-    if st is None or st.state in ("Z", "X", "x"):
-        return None
-    return st.start_ticks
-
-
 def _alive(record: RunnerRecord) -> bool:
-    return record.pid is not None and _start_ticks(record.pid) == record.start_ticks
-
-
-def _proc_cmdline(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return [os.fsdecode(part) for part in raw.split(b"\0")[:-1]]
-
-
-def _proc_uids(pid: int) -> tuple[int, ...]:
-    """Real, effective and saved uid of a process; empty if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return ()
-    for line in text.splitlines():
-        if line.startswith("Uid:"):
-            return tuple(int(v) for v in line.split()[1:4])
-    return ()
-
-
-def _exited(pidfd: int) -> bool:
-    """A pidfd turns readable when its process exits."""
-    if pidfd < 0:
-        return True
-    readable, _, _ = select.select([pidfd], [], [], 0)
-    return bool(readable)
-
-
-async def _wait_exit(pidfd: int, timeout: float) -> bool:
-    """Wait until the pidfd's process exits; False after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    exited = loop.create_future()
-
-    def on_readable() -> None:
-        if not exited.done():
-            exited.set_result(None)
-
-    loop.add_reader(pidfd, on_readable)
-    try:
-        async with asyncio.timeout(timeout):
-            await exited
-        return True
-    except TimeoutError:
-        return False
-    finally:
-        loop.remove_reader(pidfd)
-
-
-def _signal_group(pidfd: int, pid: int, sig: signal.Signals) -> None:
-    """Signal the daemon's process group (its pid, as a session leader) and the daemon."""
-    if _exited(pidfd):
-        return
-    st = _proc_stat(pid)
-    if st is not None and st.pgid == pid:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, sig)
-    with contextlib.suppress(ProcessLookupError):
-        signal.pidfd_send_signal(pidfd, sig)
-
-
-async def _kill_user_processes(uid: int) -> None:
-    """SIGKILL every process running under `uid` (a project's own user) until none is left."""
-    for _ in range(100):
-        victims = [
-            pid for pid in _all_pids() if uid in _proc_uids(pid) and _start_ticks(pid) is not None
-        ]
-        if not victims:
-            return
-        for pid in victims:
-            try:
-                pidfd = os.pidfd_open(pid)
-            except OSError:
-                continue
-            try:
-                if uid in _proc_uids(pid):
-                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            finally:
-                os.close(pidfd)
-        await asyncio.sleep(0.01)
-    log.error("processes of a project user survive SIGKILL", uid=uid)
-
-
-def _all_pids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    return record.pid is not None and start_ticks(record.pid) == record.start_ticks

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from hub.local_hub import runner as runner_module
+from hub.local_hub.home_files import read_project_file
+from hub.local_hub.processes import parse_proc_stat
 from hub.local_hub.runner import (
     LocalProcessRunner,
     ProjectAddress,
     RunnerRecord,
-    parse_proc_stat,
 )
 from hub.local_hub.unix_users import project_user_name, useradd_argv
 
@@ -151,7 +151,7 @@ def home(tmp_path: Path) -> Path:
 
 
 def read(home: Path, name: str = "secret_token", owner: int | None = None) -> bytes | None:
-    found = runner_module._read_project_file(home, name, os.geteuid() if owner is None else owner)
+    found = read_project_file(home, name, os.geteuid() if owner is None else owner)
     return None if found is None else found.data
 
 
@@ -212,7 +212,7 @@ def test_a_port_file_from_an_earlier_run_is_not_taken_for_a_new_one(
     home: Path, tmp_path: Path
 ) -> None:
     runner = make_runner(tmp_path)
-    before = runner_module._read_project_file(home, "hub-server.port", os.geteuid())
+    before = read_project_file(home, "hub-server.port", os.geteuid())
     assert before is not None
     assert runner._read_address(home, os.geteuid(), not_identity=before) is None
     fresh = home / ".smc" / ".port.tmp"
