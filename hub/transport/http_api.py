@@ -199,6 +199,9 @@ class HttpApi:
             return _error(400, f"invalid parameters: {exc.text}")
         except HubError as exc:
             return _error(400, exc.text)
+        if event == "query" and getattr(msg, "multi_response", False) is True:
+            # a changefeed needs a connection to stream on; over HTTP only one reply exists
+            return _error(400, "multi_response queries aren't supported")
         if "id" in msg.__struct_fields__ and not isinstance(getattr(msg, "id", None), str):
             msg.id = str(uuid.uuid4())  # type: ignore[attr-defined]
         request_id: str | None = getattr(msg, "id", None)

@@ -201,3 +201,14 @@ async def test_a_body_that_never_arrives_is_408(hub) -> None:
         assert b" 408 " in status_line
     finally:
         writer.close()
+
+
+async def test_http_query_with_multi_response_is_400(http, http_url) -> None:
+    account = await new_account(http, http_url, "feeds@example.com")
+    async with http.post(
+        f"{http_url}/api/v1/query",
+        json={"query": {"accounts": {"account_id": None}}, "multi_response": True},
+        headers=basic_auth(account["api_key"]),
+    ) as r:
+        assert r.status == 400
+        assert await r.json() == {"error": "multi_response queries aren't supported"}
