@@ -68,7 +68,7 @@ def test_options() -> None:
     assert parse_options([{"limit": 10**9}]).limit == MAX_LIMIT
     assert parse_options([{"limit": "nonsense"}]).limit == MAX_LIMIT
     assert parse_options([{"delete": True}]).delete
-    with pytest.raises(QueryError, match="^unknown option 'bogus'$"):
+    with pytest.raises(QueryError, match=r"^unknown option 'bogus'$"):
         parse_options([{"bogus": 1}])
-    with pytest.raises(QueryError, match="^slice not implemented$"):
+    with pytest.raises(QueryError, match=r"^slice not implemented$"):
         parse_options([{"slice": [0, 1]}])
