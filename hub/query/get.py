@@ -116,7 +116,7 @@ async def _rule_conditions(
     if rule == "everyone":
         return []
     if rule == "public":
-        if row.get("project_id") is None:
+        if row.get("project_id") is None or isinstance(row["project_id"], dict | list):
             raise QueryError("FATAL: must specify project_id")
         return []  # the project_id filter itself restricts the rows
     if identity is None:
@@ -131,7 +131,7 @@ async def _rule_conditions(
             "NOT deleted",
         ]
     pid = row.get("project_id")
-    if pid is None or isinstance(pid, dict):
+    if pid is None or isinstance(pid, dict | list):
         if rule == "project_id":
             raise QueryError("FATAL: must specify project_id")
         conds = [f"users ? {p.add(str(caller))}::text"]

@@ -149,3 +149,33 @@ async def test_users_own_hide_and_upgrades_only(
     project = await projects.get(db, pid)
     assert project is not None and project.users[other] == {"group": "owner"}
     assert project.users[me]["group"] == "collaborator"
+
+
+async def test_project_scoped_key_and_query_arrays(
+    db: Database, people: tuple[Identity, Identity, Identity]
+) -> None:
+    owner, _, _ = people
+    a = await new_project(db, owner, "a")
+    b = await new_project(db, owner, "b")
+    scoped = Identity(account_id=owner.account_id, project_id=a)
+    assert await titles(db, scoped, "projects") == ["a"]
+    got = await run_user_query(
+        db, scoped, {"projects": {"project_id": "{project_id}", "title": None}}, None
+    )
+    assert got == {"projects": {"project_id": str(a), "title": "a"}}
+    assert await fatal(db, scoped, {"projects": {"project_id": str(b), "title": None}}) == (
+        "FATAL: you do not have read access to this project"
+    )
+    assert await fatal(db, scoped, {"projects": {"project_id": str(b), "title": "x"}}) == (
+        "FATAL: can only query same project"
+    )
+    both = [
+        {"projects": {"project_id": str(a), "title": "A2"}},
+        {"projects": {"project_id": str(a), "title": None}},
+    ]
+    assert await run_user_query(db, owner, both, None) == [
+        {},
+        {"projects": {"project_id": str(a), "title": "A2"}},
+    ]
+    ranged = {"projects": [{"project_id": {"!=": str(a)}, "title": None}]}
+    assert await run_user_query(db, people[2], ranged, None) == {"projects": []}
