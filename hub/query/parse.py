@@ -15,8 +15,9 @@ from typing import Any
 from hub.errors import BadRequest
 
 MAX_LIMIT = 100_000
+# account_id: an admin's "sudo" (handled in run.py); since: changefeed resume
 KNOWN_OPTIONS = frozenset(
-    {"limit", "order_by", "set", "delete", "only_changes", "heartbeat", "since"}
+    {"limit", "order_by", "set", "delete", "only_changes", "heartbeat", "since", "account_id"}
 )
 
 
@@ -30,6 +31,7 @@ class Options:
     order_by: list[str] = field(default_factory=list)  # "-field" means descending
     set: bool | None = None
     delete: bool = False
+    sudo: str | None = None  # options [{account_id: ...}]: run as that account (admins only)
 
 
 @dataclass(slots=True)
@@ -99,6 +101,8 @@ def parse_options(options: Any) -> Options:
                 r.set = bool(value)
             elif name == "delete":
                 r.delete = bool(value)
+            elif name == "account_id":
+                r.sudo = str(value)
             elif name == "slice":
                 raise QueryError("slice not implemented")
             elif name not in KNOWN_OPTIONS:

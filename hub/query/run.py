@@ -3,6 +3,7 @@
     result = await run_user_query(db, identity, {"accounts": {"editor_settings": None}}, None)
     # -> {"accounts": {"editor_settings": {...}}}   (a set returns {})
 
+An admin may run a query as another account with options `[{"account_id": ...}]`.
 `query` may also be an array of such queries, run in order (result: an array).
 Errors are `hub.query.parse.QueryError` (a `BadRequest`) with CoCalc's texts.
 """
@@ -10,11 +11,12 @@ Errors are `hub.query.parse.QueryError` (a `BadRequest`) with CoCalc's texts.
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from hub.db.database import Queryable
 from hub.handlers.context import Identity
 from hub.query.get import run_get
-from hub.query.parse import QueryError, parse_query, substitutions
+from hub.query.parse import QueryError, parse_options, parse_query, substitutions
 from hub.query.schema import TABLES
 from hub.query.set import run_set
 
@@ -25,6 +27,14 @@ async def run_user_query(
     """The value that replaces `query` in the reply; raises `QueryError` (a HubError)."""
     if query is None:
         raise QueryError("malformed query")
+    sudo = parse_options(options).sudo
+    if sudo is not None:
+        if identity is None or not identity.is_admin:
+            raise QueryError("user must be admin to sudo")
+        try:
+            identity = Identity(account_id=UUID(sudo))
+        except ValueError:
+            raise QueryError("FATAL: invalid account_id to sudo as") from None
     if isinstance(query, list):
         return [await _run_one(db, identity, q, options) for q in query]
     return await _run_one(db, identity, query, options)

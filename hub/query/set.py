@@ -110,6 +110,17 @@ async def run_set(
         values["users"] = _check_users(identity, values["users"])
     if table.name == "accounts":
         _check_account_names(values)
+        name = values.get("name")
+        if isinstance(name, str):
+            taken = await db.fetchval(
+                "SELECT 1 FROM accounts WHERE lower(name) = lower($1) AND account_id <> $2",
+                name,
+                identity.account_id,
+            )
+            if taken:
+                raise QueryError(
+                    f'name "{name}" is already taken by another organization or account'
+                )
 
     pk = table.primary_key
     if values.get(pk) is None:
@@ -149,7 +160,11 @@ async def run_set(
         return {}
 
     cols = list(converted)
-    placeholders = ", ".join(cast(k) for k in cols)
+    # a new row's JSONB values are stored with their null keys dropped, as a merge would
+    placeholders = ", ".join(
+        f"hub_jsonb_merge(NULL, {cast(k)})" if table.column(k).type == "jsonb" else cast(k)
+        for k in cols
+    )
     t = quote(table.sql_table)
     updates = []
     for k in cols:

@@ -141,3 +141,17 @@ async def test_sql_looking_values_are_data(db: Database) -> None:
     )
     assert await db.fetchval("SELECT count(*) FROM accounts") == 1
     assert isinstance(me.account_id, UUID)
+
+
+async def test_name_taken_and_admin_sudo(db: Database) -> None:
+    me = await make_account(db, "a@example.com")
+    other = await make_account(db, "b@example.com")
+    admin = await make_account(db, "admin@example.com", groups=("admin",))
+    await run_user_query(db, other, {"accounts": {"name": "Org"}}, None)
+    assert await fatal(db, me, {"accounts": {"name": "org"}}) == (
+        'name "org" is already taken by another organization or account'
+    )
+    sudo = [{"account_id": str(other.account_id)}]
+    got = await run_user_query(db, admin, {"accounts": {"name": None}}, sudo)
+    assert got == {"accounts": {"name": "Org"}}
+    assert await fatal(db, me, {"accounts": {"name": None}}, sudo) == "user must be admin to sudo"

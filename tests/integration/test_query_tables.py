@@ -102,3 +102,13 @@ async def test_project_log(db: Database) -> None:
     )
     assert row is not None and str(row["project_id"]) == pid
     assert row["event"] == {"event": "open", "filename": "a.txt"}
+
+
+async def test_new_rows_store_jsonb_without_null_keys(db: Database) -> None:
+    owner = await make_account(db, "owner@example.com")
+    pid = str(await projects.create(db, owner.account_id, "t", ""))
+    entry = str(uuid.uuid4())
+    q = {"project_log": {"id": entry, "project_id": pid, "event": {"a": 1, "b": None}}}
+    await run_user_query(db, owner, q, [{"set": True}])
+    stored = await db.fetchval("SELECT event FROM project_log WHERE id = $1", uuid.UUID(entry))
+    assert stored == {"a": 1}
