@@ -16,15 +16,17 @@ CREATE TABLE change_log (
 -- trimming deletes by age
 CREATE INDEX change_log_time_idx ON change_log (time);
 
--- One function for every watched table; the trigger's arguments name the
--- table's primary-key columns.
+-- One function for every watched table. The trigger's arguments name the
+-- table's primary-key columns; an argument '-column' leaves that column out of
+-- the log (secrets such as password_hash), so an UPDATE of only such columns is
+-- not logged either.
 CREATE FUNCTION hub_change_log() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     new_row jsonb;
     old_row jsonb;
     any_row jsonb;
     key     jsonb := '{}';
-    col     text;
+    arg     text;
 BEGIN
     IF TG_OP <> 'INSERT' THEN
         old_row := to_jsonb(OLD);
@@ -32,13 +34,18 @@ BEGIN
     IF TG_OP <> 'DELETE' THEN
         new_row := to_jsonb(NEW);
     END IF;
-    IF TG_OP = 'UPDATE' AND new_row = old_row THEN
-        RETURN NULL;  -- an UPDATE that changes nothing is not a change
-    END IF;
     any_row := coalesce(new_row, old_row);
-    FOREACH col IN ARRAY TG_ARGV LOOP
-        key := key || jsonb_build_object(col, any_row -> col);
+    FOREACH arg IN ARRAY TG_ARGV LOOP
+        IF left(arg, 1) = '-' THEN
+            new_row := new_row - substr(arg, 2);
+            old_row := old_row - substr(arg, 2);
+        ELSE
+            key := key || jsonb_build_object(arg, any_row -> arg);
+        END IF;
     END LOOP;
+    IF TG_OP = 'UPDATE' AND new_row = old_row THEN
+        RETURN NULL;  -- an UPDATE that changes nothing (visible) is not a change
+    END IF;
     INSERT INTO change_log (table_name, action, pk, new_val, old_val)
         VALUES (TG_TABLE_NAME, lower(TG_OP), key, new_row, old_row);
     PERFORM pg_notify('hub_change_log', '');
@@ -48,7 +55,7 @@ $$;
 
 CREATE TRIGGER accounts_change_log
     AFTER INSERT OR UPDATE OR DELETE ON accounts
-    FOR EACH ROW EXECUTE FUNCTION hub_change_log('account_id');
+    FOR EACH ROW EXECUTE FUNCTION hub_change_log('account_id', '-password_hash');
 
 CREATE TRIGGER projects_change_log
     AFTER INSERT OR UPDATE OR DELETE ON projects
