@@ -126,6 +126,7 @@ class ChangeLog:
         self._closed = False
         self._skip_upto = 0  # gaps at or below this seq are known to be permanent
         self._gap_retry_s = _GAP_RETRY_MIN_S
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.reconnects = 0  # how many times the listening connection was replaced
         self.delivered = 0  # entries handed to subscribers
 
@@ -203,6 +204,38 @@ class ChangeLog:
                     log.exception("change subscriber failed", table=change.table, seq=change.seq)
         self._last = change.seq
         self.delivered += 1
+
+    async def wait_caught_up(self) -> int:
+        """Wait until every entry committed before this call has been handed out.
+
+        Returns the seq waited for. For a feed: subscribe, compute the initial
+        result, then this; every change the result might not show has then arrived.
+        """
+        target = int(await self._db.fetchval("SELECT coalesce(max(seq), 0) FROM change_log"))
+        if target <= self._last:
+            return target
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, future))
+        self._wake.set()
+        try:
+            await future
+        finally:
+            if not future.done():
+                future.cancel()
+            self._waiters = [(t, f) for t, f in self._waiters if f is not future]
+        return target
+
+    def _release_waiters(self) -> None:
+        if not self._waiters:
+            return
+        keep: list[tuple[int, asyncio.Future[None]]] = []
+        for target, future in self._waiters:
+            if target <= self._last:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                keep.append((target, future))
+        self._waiters = keep
 
     # --- resuming ----------------------------------------------------------------
 
@@ -314,6 +347,7 @@ class ChangeLog:
                     stopped = True  # a gap: an uncommitted or rolled-back entry
                     break
                 self._deliver(_change(row))
+            self._release_waiters()
             if stopped:
                 writers = await conn.fetchval(_WRITERS)
                 if writers:

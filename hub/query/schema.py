@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from hub.query.hooks import SetHook, accounts_hook, projects_hook, public_paths_hook
+
 GetRule = Literal["own_account", "projects", "project_id", "public", "collaborators", "everyone"]
 SetSpec = Literal["user", "account_id", "project_write", "computed"]
 
@@ -55,6 +57,7 @@ class Table:
     admin_set: bool = False  # only admins may set
     set_update_only: bool = False  # rows are never created by a set
     anonymous_get: bool = False
+    set_hook: SetHook | None = None  # table-specific checks (hub/query/hooks.py)
 
     def column(self, name: str) -> Column:
         return self.columns[name]
@@ -93,22 +96,6 @@ OTHER_SETTINGS_DEFAULTS: dict[str, Any] = {
     "standby_timeout_m": 5,
     "default_file_sort": "name",
 }
-
-UPGRADE_KEYS = frozenset(
-    {
-        "cores",
-        "memory",
-        "memory_request",
-        "mintime",
-        "network",
-        "cpu_shares",
-        "disk_quota",
-        "member_host",
-        "always_running",
-        "ephemeral_state",
-        "ephemeral_disk",
-    }
-)
 
 _ACCOUNT_COLUMNS: dict[str, Column] = {
     "account_id": Column("uuid"),
@@ -182,6 +169,7 @@ TABLES: dict[str, Table] = {
             },
             get_rule="own_account",
             set_update_only=True,
+            set_hook=accounts_hook,
         ),
         Table(
             name="projects",
@@ -195,6 +183,7 @@ TABLES: dict[str, Table] = {
             default_limit=100,
             default_order_by="-last_edited",
             set_update_only=True,
+            set_hook=projects_hook,
         ),
         Table(
             name="projects_all",
@@ -205,6 +194,7 @@ TABLES: dict[str, Table] = {
             set_fields=_PROJECT_SET,
             get_rule="projects",
             set_update_only=True,
+            set_hook=projects_hook,
         ),
         Table(
             name="public_paths",
@@ -251,6 +241,7 @@ TABLES: dict[str, Table] = {
             get_rule="public",
             anonymous_get=True,
             allow_delete=True,
+            set_hook=public_paths_hook,
         ),
         Table(
             name="collaborators",

@@ -8,70 +8,15 @@ fields need write access to that project.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
-from uuid import UUID
 
 from hub.db.database import Queryable
 from hub.handlers.context import Identity
 from hub.query.access import require_write
 from hub.query.get import Params
 from hub.query.parse import ParsedQuery, QueryError
-from hub.query.schema import UPGRADE_KEYS, Table
+from hub.query.schema import Table
 from hub.query.values import convert, quote
-
-_USER_ENTRY_KEYS = frozenset({"group", "hide", "upgrades", "ssh_keys"})
-
-
-def public_path_id(project_id: str, path: str) -> str:
-    """public_paths.id: sha1 hex of the project_id and path concatenated."""
-    return hashlib.sha1((project_id + path).encode()).hexdigest()
-
-
-def _check_users(identity: Identity, users: Any) -> dict[str, Any]:
-    """projects.users as a user may set it: their own hide, upgrades and ssh_keys."""
-    if not isinstance(users, dict):
-        raise QueryError("FATAL: invalid value for projects.users")
-    caller = str(identity.account_id)
-    out: dict[str, Any] = {}
-    for account_id, entry in users.items():
-        try:
-            account_id = str(UUID(account_id))
-        except ValueError:
-            continue  # as CoCalc: keys that are not uuids are dropped
-        if not isinstance(entry, dict):
-            raise QueryError("FATAL: invalid value for projects.users")
-        for key, value in entry.items():
-            if key not in _USER_ENTRY_KEYS:
-                raise QueryError(f"unknown field '{key}")
-            if key == "group" and not identity.is_admin:
-                raise QueryError("FATAL: changing projects.users.group not allowed")
-            if key == "hide" and not isinstance(value, bool | None):
-                raise QueryError("FATAL: invalid value for projects.users.hide")
-            if key == "upgrades":
-                if not isinstance(value, dict):
-                    raise QueryError("FATAL: invalid value for projects.users.upgrades")
-                for k, v in value.items():
-                    ok = v is None or (isinstance(v, int | float) and not isinstance(v, bool))
-                    if k not in UPGRADE_KEYS or not ok:
-                        raise QueryError(f"invalid upgrades field '{k}'")
-        if account_id != caller and not identity.is_admin:
-            if "upgrades" in entry:
-                raise QueryError(
-                    f"FATAL: user '{caller}' tried to change user '{account_id}'"
-                    " allocation toward a project"
-                )
-            raise QueryError(f"FATAL: user '{caller}' may only change their own projects.users")
-        out[account_id] = entry
-    return out
-
-
-def _check_account_names(values: dict[str, Any]) -> None:
-    for f in ("first_name", "last_name"):
-        if f in values and isinstance(values[f], str):
-            values[f] = values[f][:254]
-            if not values[f].strip():
-                raise QueryError(f"{f} must be nonempty")
 
 
 async def run_set(
@@ -101,26 +46,8 @@ async def run_set(
             guard = f
         elif spec == "computed":
             values.pop(f, None)
-    if table.name == "public_paths":
-        path = values.get("path")
-        if not isinstance(path, str):
-            raise QueryError("FATAL: must specify public_paths.path")
-        values["id"] = public_path_id(str(values["project_id"]), path)
-    if "users" in values and table.sql_table == "projects":
-        values["users"] = _check_users(identity, values["users"])
-    if table.name == "accounts":
-        _check_account_names(values)
-        name = values.get("name")
-        if isinstance(name, str):
-            taken = await db.fetchval(
-                "SELECT 1 FROM accounts WHERE lower(name) = lower($1) AND account_id <> $2",
-                name,
-                identity.account_id,
-            )
-            if taken:
-                raise QueryError(
-                    f'name "{name}" is already taken by another organization or account'
-                )
+    if table.set_hook is not None:
+        await table.set_hook(db, identity, values)
 
     pk = table.primary_key
     if values.get(pk) is None:
