@@ -2,6 +2,7 @@
 
     changes = await ChangeLog.start(dsn, db)
     unsubscribe = changes.subscribe("projects", on_change)   # on_change(change) -> None
+    await changes.wait_caught_up()                            # all committed so far delivered
     missed = await changes.read_since(seq)                    # None: older than retention
     await changes.close()
 
@@ -22,6 +23,10 @@ run: at a gap it asks whether any other transaction holds a write lock on
 ends). If none does, the gap is permanent (a rolled-back transaction) and is
 skipped; otherwise delivery waits for that transaction (its commit's NOTIFY, or a
 short retry for a rollback).
+
+The starting point is the largest seq committed at start (or `since`); a
+transaction still open then whose seq is lower is not delivered by this reader,
+which is why a hub starts its `ChangeLog` before it serves any feed.
 
 If the listening connection drops, the reader reconnects with backoff and
 catches up from the last seq it delivered: nothing lost, nothing repeated, in
@@ -405,6 +410,10 @@ class ChangeLog:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._reader = self._trimmer = None
+        for _, future in self._waiters:
+            if not future.done():
+                future.set_exception(RuntimeError("the change log was closed"))
+        self._waiters = []
         conn, self._conn = self._conn, None
         if conn is not None:
             try:

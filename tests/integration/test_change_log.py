@@ -426,8 +426,39 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+async def _raw_listen_latency(
+    dsn: str, write: Callable[[int], Awaitable[None]], n: int
+) -> list[float]:
+    """The same writes seen by a bare asyncpg LISTEN on the trigger's channel."""
+    conn = await asyncpg.connect(dsn, timeout=seconds(10))
+    arrived: list[float] = []
+    waiter = asyncio.Event()
+
+    def on_notify(*_: object) -> None:
+        arrived.append(time.perf_counter())
+        waiter.set()
+
+    await conn.add_listener(changes_module.CHANNEL, on_notify)
+    result: list[float] = []
+    try:
+        for i in range(n):
+            waiter.clear()
+            t0 = time.perf_counter()
+            await write(i + 10_000)
+            async with asyncio.timeout(seconds(10)):
+                await waiter.wait()
+            result.append((arrived[-1] - t0) * 1000)
+    finally:
+        await conn.close()
+    return result
+
+
 async def test_commit_to_callback_latency(
-    db: Database, changes: ChangeLog, plain: asyncpg.Connection, capsys: pytest.CaptureFixture[str]
+    dsn: str,
+    db: Database,
+    changes: ChangeLog,
+    plain: asyncpg.Connection,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     account_id = await _new_account(db, "latency@example.com")
 
@@ -438,13 +469,16 @@ async def test_commit_to_callback_latency(
 
     await _measure(changes, write, 20)  # warm up
     from_start, from_commit = await _measure(changes, write, 300)
+    raw = await _raw_listen_latency(dsn, write, 300)
     with capsys.disabled():
         print(
             f"\nchange log latency over {len(from_start)} updates:"
             f" write-start->callback p50 {statistics.median(from_start):.2f} ms"
             f" p99 {_pct(from_start, 99):.2f} ms;"
             f" commit-ack->callback p50 {statistics.median(from_commit):.2f} ms"
-            f" p99 {_pct(from_commit, 99):.2f} ms"
+            f" p99 {_pct(from_commit, 99):.2f} ms;"
+            f" raw LISTEN write-start->notification p50 {statistics.median(raw):.2f} ms"
+            f" p99 {_pct(raw, 99):.2f} ms"
         )
     assert _pct(from_start, 99) < seconds(1) * 1000
 
@@ -462,3 +496,22 @@ async def test_a_thousand_subscribers_share_one_read_per_entry(
     # each entry was read and handed out once, whatever the number of subscribers
     assert changes.delivered - delivered_before == 20
     assert all(s.changes == subscribers[0].changes for s in subscribers)
+
+
+async def test_wait_caught_up_returns_once_everything_committed_is_delivered(
+    dsn: str, db: Database, changes: ChangeLog
+) -> None:
+    got = Collected()
+    changes.subscribe("projects", got)
+    assert await changes.wait_caught_up() == changes.last_seq
+    writer = await asyncpg.connect(dsn, timeout=seconds(10))
+    try:
+        await writer.execute("INSERT INTO projects (title) SELECT 'x' FROM generate_series(1, 300)")
+    finally:
+        await writer.close()
+    target = await changes.wait_caught_up()
+    assert len(got.changes) == 300
+    assert got.seqs[-1] == target == changes.last_seq
+    # once closed, a target it had already reached still answers at once
+    await changes.close()
+    assert await changes.wait_caught_up() == target
