@@ -515,3 +515,22 @@ async def test_wait_caught_up_returns_once_everything_committed_is_delivered(
     # once closed, a target it had already reached still answers at once
     await changes.close()
     assert await changes.wait_caught_up() == target
+
+
+async def test_a_waiter_pending_at_close_is_told_so(
+    dsn: str, db: Database, changes: ChangeLog
+) -> None:
+    slow = await asyncpg.connect(dsn, timeout=seconds(10))
+    try:
+        async with slow.transaction():
+            await slow.execute("INSERT INTO projects (title) VALUES ('slow')")
+            await db.execute("INSERT INTO projects (title) VALUES ('fast')")
+            # the committed 'fast' entry waits behind the open 'slow' one
+            waiter = asyncio.create_task(changes.wait_caught_up())
+            await eventually(lambda: bool(changes._waiters), 10)
+            assert not waiter.done()
+            await changes.close()
+            with pytest.raises(RuntimeError, match="closed"):
+                await waiter
+    finally:
+        await slow.close()
