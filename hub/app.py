@@ -26,7 +26,7 @@ from hub.db.database import Database
 from hub.db.embedded import EmbeddedPostgres
 from hub.db.migrate import migrate
 from hub.errors import HubError
-from hub.handlers import accounts, copy_path, files, projects, relay, system
+from hub.handlers import accounts, copy_path, files, projects, query, relay, system
 from hub.handlers.registry import Router
 from hub.local_hub.pool import LinkSettings, ProjectLinks
 from hub.local_hub.runner import LocalProcessRunner
@@ -50,6 +50,7 @@ ALL_ROUTES = (
     relay.routes,
     files.routes,
     copy_path.routes,
+    query.routes,
 )
 
 
