@@ -367,6 +367,7 @@ class ChangeLog:
                 # what is still missing.
                 self._skip_upto = max(self._skip_upto, rows[-1]["seq"])
                 continue
+            self._gap_retry_s = _GAP_RETRY_MIN_S
             if len(rows) < self._batch:
                 return None
 
