@@ -65,6 +65,13 @@ class Settings:
         "", "comma-separated Origins allowed to open the WebSocket (empty: any)"
     )
 
+    # --- user queries ---------------------------------------------------------------
+    query_running: int = setting(10, "queries one client may run at once")
+    query_waiting: int = setting(150, "queries one client may have waiting to start")
+    query_wait_timeout_s: float = setting(
+        15.0, "a query that has not started after this long fails with 'timeout'"
+    )
+
     # --- projects ------------------------------------------------------------
     project_isolate_users: bool = setting(
         False,

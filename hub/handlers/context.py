@@ -13,6 +13,7 @@ from uuid import UUID
 from hub.protocol import Reply
 
 if TYPE_CHECKING:
+    from hub.sessions.limiter import Limiter
     from hub.state import HubState
 
 
@@ -63,6 +64,9 @@ class Session(Protocol):
 
     def push(self, msg: Reply) -> None:
         """Send a message that is not the handler's return value (streams, pushes)."""
+
+    def query_limiter(self) -> Limiter:
+        """This client's queue for `query` requests."""
 
     def push_encoded(self, data: bytes) -> None:
         """Send one message that is already JSON (a relayed stream's part)."""

@@ -31,7 +31,8 @@ async def query(msg: Query, ctx: Context) -> Query:
         options = [msg.options]
     else:
         options = None
-    result = await run_user_query(ctx.hub.db, ctx.identity, msg.query, options)
+    async with ctx.session.query_limiter().slot():
+        result = await run_user_query(ctx.hub.db, ctx.identity, msg.query, options)
     return Query(
         id=msg.id,
         query=result,

@@ -41,6 +41,7 @@ from hub.protocol import (
 )
 from hub.protocol.messages import RememberMeFailed, SignedOut
 from hub.sessions.lapse import COOKIE_LAPSED, sign_in_lapsed
+from hub.sessions.limiter import Limiter
 
 if TYPE_CHECKING:
     from hub.handlers.registry import Route, Router
@@ -75,6 +76,7 @@ class ClientSession:
         self._close_code: int | None = None
         self._writer: asyncio.Task[None] | None = None
         self._writing = False
+        self._query_limiter: Limiter | None = None
         self._ctx = Context(hub, self)  # handlers see the session through it; made once
         self.last_seen = asyncio.get_running_loop().time()
         self._ping_sent_at: float | None = None
@@ -122,6 +124,14 @@ class ClientSession:
 
     def push(self, msg: Reply) -> None:
         self.send(encode_reply(msg))
+
+    def query_limiter(self) -> Limiter:
+        if self._query_limiter is None:
+            settings = self.hub.settings
+            self._query_limiter = Limiter(
+                settings.query_running, settings.query_waiting, settings.query_wait_timeout_s
+            )
+        return self._query_limiter
 
     def push_encoded(self, data: bytes) -> None:
         self.send(data)
