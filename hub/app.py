@@ -33,6 +33,8 @@ from hub.local_hub.runner import LocalProcessRunner
 from hub.metrics import Metrics
 from hub.projects.access import AccessCache
 from hub.projects.copy import CopyWorker
+from hub.query.changes import ChangeLog
+from hub.query.feeds import Feeds
 from hub.sessions.keepalive import keep_alive
 from hub.sessions.registry import SessionRegistry
 from hub.state import HubState
@@ -70,6 +72,7 @@ class Hub:
         self.port: int = settings.port
         self._stopped = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
+        self.change_log: ChangeLog | None = None
 
     @property
     def url(self) -> str:
@@ -101,6 +104,9 @@ class Hub:
             poll_s=settings.copy_poll_s,
         )
         copies.start_scheduler()
+        self.change_log = await ChangeLog.start(
+            dsn, self.db, retention_s=settings.change_log_retention_s
+        )
         self.state = HubState(
             settings=settings,
             db=self.db,
@@ -114,6 +120,7 @@ class Hub:
             copies=copies,
             access_cache=AccessCache(settings.project_access_cache_s),
             hub_id=hub_id,
+            feeds=Feeds(self.change_log, settings.feeds_per_client),
         )
         loop = asyncio.get_running_loop()
         self._background = [
@@ -160,6 +167,8 @@ class Hub:
         if self._runner is not None:
             counts = await self.sessions.shutdown(self.settings.shutdown_grace_s)
             await self._runner.cleanup()
+        if self.change_log is not None:
+            await self.change_log.close()
         if self.state is not None:
             await self.state.copies.close()
             await self.state.projects.close()

@@ -72,6 +72,9 @@ class Settings:
         15.0, "a query that has not started after this long fails with 'timeout'"
     )
 
+    feeds_per_client: int = setting(100, "changefeeds one connection may hold")
+    change_log_retention_s: float = setting(600.0, "how long changes are kept for resuming")
+
     # --- projects ------------------------------------------------------------
     project_isolate_users: bool = setting(
         False,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from hub.metrics import Metrics
     from hub.projects.access import AccessCache
     from hub.projects.copy import CopyWorker
+    from hub.query.feeds import Feeds
     from hub.sessions.registry import SessionRegistry
 
 
@@ -33,5 +34,6 @@ class HubState:
     projects: ProjectLinks
     copies: CopyWorker
     access_cache: AccessCache
+    feeds: Feeds | None  # None where no change log runs (direct handler tests)
     # names this hub process in the database (e.g. which hub took a copy)
     hub_id: str

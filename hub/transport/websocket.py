@@ -65,6 +65,8 @@ class WebSocketEndpoint:
             await sign_in_from_cookie(session, request.cookies.get(settings.cookie_name))
             await self._serve(session, ws)
         finally:
+            if self.hub.feeds is not None:
+                self.hub.feeds.drop_owner(session)
             await session.release()
             self.sessions.discard(session)
             self.hub.metrics.connections.dec()

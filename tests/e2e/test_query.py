@@ -93,6 +93,141 @@ async def test_fatal_errors_and_other_peoples_rows(connect, http, http_url) -> N
             multi_response=True,
             raise_errors=False,
         )
-        assert feed["event"] == "error" and "changefeeds" in feed["error"]
+        # an anonymous feed on accounts is refused like the query itself
+        assert feed["event"] == "error"
         anon = await c.call("query", query={"accounts": {"account_id": None}}, raise_errors=False)
         assert anon["event"] == "error"
+
+
+async def signed_in(connect: Any, email: str) -> tuple[Any, Any, Any]:
+    cm = connect()
+    c = await cm.__aenter__()
+    me = await c.call(
+        "create_account",
+        email_address=email,
+        password=PASSWORD,
+        agreed_to_terms=True,
+        first_name="F",
+        last_name="L",
+    )
+    return cm, c, me
+
+
+async def next_change(c: Any, feed_id: str) -> dict[str, Any]:
+    while True:
+        push = await c.next_push()
+        if push.get("id") == feed_id:
+            return push
+
+
+async def test_projects_feed_sees_insert_update_leave_and_cancel(connect, hub) -> None:
+    cm, c, _ = await signed_in(connect, "feed@example.com")
+    try:
+        await c.send(
+            {
+                "event": "query",
+                "id": "f1",
+                "changes": True,
+                "multi_response": True,
+                "query": {"projects": [{"project_id": None, "title": None}]},
+            }
+        )
+        first = await next_change(c, "f1")
+        assert first["query"] == {"projects": []} and first["multi_response"] is True
+        pid = (await c.call("create_project", title="one"))["project_id"]
+        insert = await next_change(c, "f1")
+        assert insert["action"] == "insert"
+        assert insert["new_val"] == {"project_id": pid, "title": "one"}
+        # a write made straight in PostgreSQL reaches the feed too
+        await hub.db.execute("UPDATE projects SET title = 'two' WHERE project_id = $1::uuid", pid)
+        update = await next_change(c, "f1")
+        assert update["action"] == "update" and update["new_val"]["title"] == "two"
+        assert update["seq"] > insert["seq"]
+        # a change the feed's fields do not show sends nothing; leaving the project is a delete
+        await hub.db.execute("UPDATE projects SET users = '{}' WHERE project_id = $1::uuid", pid)
+        gone = await next_change(c, "f1")
+        assert gone["action"] == "delete" and gone["old_val"] == {"project_id": pid}
+        assert (await c.call("query_cancel", id="f1"))["event"] == "success"
+        await c.call("create_project", title="after cancel")
+        assert (await c.call("ping"))["event"] == "pong"
+        while not c.pushes.empty():  # nothing for the cancelled feed arrived
+            assert c.pushes.get_nowait().get("id") != "f1"
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_feed_on_own_account_and_other_peoples_changes_stay_private(connect, hub) -> None:
+    cm, c, me = await signed_in(connect, "mine@example.com")
+    cm2, c2, other = await signed_in(connect, "notmine@example.com")
+    try:
+        await c.send(
+            {
+                "event": "query",
+                "id": "acc",
+                "changes": True,
+                "multi_response": True,
+                "query": {"accounts": {"account_id": None, "first_name": None}},
+            }
+        )
+        first = await next_change(c, "acc")
+        assert first["query"]["accounts"]["first_name"] == "F"
+        await c2.call(
+            "query", query={"accounts": {"account_id": other["account_id"], "first_name": "Other"}}
+        )
+        await c.call(
+            "query", query={"accounts": {"account_id": me["account_id"], "first_name": "Me"}}
+        )
+        change = await next_change(c, "acc")
+        assert change["new_val"] == {"account_id": me["account_id"], "first_name": "Me"}
+    finally:
+        await cm.__aexit__(None, None, None)
+        await cm2.__aexit__(None, None, None)
+
+
+async def test_a_write_through_one_hub_reaches_a_feed_on_another(connect, dsn, tmp_path) -> None:
+    from hub.app import Hub
+    from hub.client import HubClient
+    from hub.config import Settings
+    from tests.fixtures.hub import FAST_HASHING
+
+    other = Hub(
+        Settings.load(environ={}, port=0, database_url=dsn, data_dir=tmp_path / "b", **FAST_HASHING)
+    )
+    await other.start()
+    try:
+        cm, c, _ = await signed_in(connect, "two-hubs@example.com")
+        try:
+            await c.send(
+                {
+                    "event": "query",
+                    "id": "x",
+                    "changes": True,
+                    "multi_response": True,
+                    "query": {"projects": [{"project_id": None, "title": None}]},
+                }
+            )
+            await next_change(c, "x")
+            async with HubClient.connect(f"ws://127.0.0.1:{other.port}/hub") as b:
+                await b.call("sign_in", email_address="two-hubs@example.com", password=PASSWORD)
+                pid = (await b.call("create_project", title="from B"))["project_id"]
+            change = await next_change(c, "x")
+            assert change["action"] == "insert" and change["new_val"]["project_id"] == pid
+        finally:
+            await cm.__aexit__(None, None, None)
+    finally:
+        await other.stop()
+
+
+async def test_feeds_are_refused_where_they_cannot_be_exact(connect, http, http_url) -> None:
+    cm, c, _ = await signed_in(connect, "refused@example.com")
+    try:
+        bad = await c.call(
+            "query",
+            changes=True,
+            multi_response=True,
+            raise_errors=False,
+            query={"projects": [{"project_id": None, "title": {"ilike": "%x%"}}]},
+        )
+        assert bad["event"] == "error" and "equality" in bad["error"]
+    finally:
+        await cm.__aexit__(None, None, None)
