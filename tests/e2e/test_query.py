@@ -231,3 +231,25 @@ async def test_feeds_are_refused_where_they_cannot_be_exact(connect, http, http_
         assert bad["event"] == "error" and "equality" in bad["error"]
     finally:
         await cm.__aexit__(None, None, None)
+
+
+async def test_system_notifications_feed_sees_an_admins_write(connect, hub) -> None:
+    cm, c, _ = await signed_in(connect, "reader@example.com")
+    try:
+        await c.send(
+            {
+                "event": "query",
+                "id": "n",
+                "changes": True,
+                "multi_response": True,
+                "query": {"system_notifications": [{"id": None, "text": None}]},
+            }
+        )
+        assert (await next_change(c, "n"))["query"] == {"system_notifications": []}
+        await hub.db.execute(
+            "INSERT INTO system_notifications (id, text) VALUES (gen_random_uuid(), 'hello')"
+        )
+        change = await next_change(c, "n")
+        assert change["action"] == "insert" and change["new_val"]["text"] == "hello"
+    finally:
+        await cm.__aexit__(None, None, None)
