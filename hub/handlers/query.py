@@ -49,27 +49,45 @@ async def _feed(msg: Query, ctx: Context, options: list[Any] | None) -> None:
     if not isinstance(msg.id, str):
         raise BadRequest("a changefeed needs an id")
     table, fields, equals = plan_feed(ctx.identity, msg.query, options)
+    since = _since(options)
     feed = Feed(msg.id, table, ctx.identity, fields, equals, ctx.session.push)
     feeds.add(ctx.session, feed)  # changes from now on wait in the feed until it starts
     try:
         async with ctx.session.query_limiter().slot():
             await feeds.change_log.wait_caught_up()
+            if since is not None:
+                missed = await feeds.change_log.read_since(since)
+                if missed is not None:
+                    ctx.session.push(
+                        {"event": "query", "id": msg.id, "multi_response": True, "query": {}}
+                    )
+                    feed.resume(since, missed)
+                    return
             result = await run_user_query(ctx.hub.db, ctx.identity, msg.query, options)
     except BaseException:
         feeds.cancel(ctx.session, msg.id)
         raise
     found = result.get(table.name) if isinstance(result, dict) else None
     initial = found if isinstance(found, list) else [found] if isinstance(found, dict) else []
-    ctx.session.push(
-        Query(
-            id=msg.id,
-            query=result,
-            changes=msg.changes,
-            multi_response=True,
-            options=msg.options,
-        )
-    )
+    reply: dict[str, Any] = {
+        "event": "query",
+        "id": msg.id,
+        "query": result,
+        "changes": msg.changes,
+        "multi_response": True,
+    }
+    if isinstance(msg.options, list | dict):
+        reply["options"] = msg.options
+    if since is not None:
+        reply["resync"] = True  # too old to resume: here is the whole result again
+    ctx.session.push(reply)
     feed.start(initial)
+
+
+def _since(options: list[Any] | None) -> int | None:
+    for option in options or []:
+        if isinstance(option, dict) and isinstance(option.get("since"), int):
+            return int(option["since"])
     return None
 
 

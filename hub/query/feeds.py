@@ -49,6 +49,10 @@ class Feed:
         self.rows: dict[str, dict[str, Any]] = {}
         # changes that arrive before the initial result is known wait here
         self._early: list[Change] | None = []
+        # a resumed feed does not know the client's rows: it judges each change by
+        # whether the row was visible before it (old_val) and is after it (new_val)
+        self.stateless = False
+        self._after_seq = 0
 
     def key(self, row: dict[str, Any]) -> str:
         return str(row.get(self.table.primary_key))
@@ -75,9 +79,23 @@ class Feed:
                 return False
         return all(_same(row.get(f), v) for f, v in self.equals.items())
 
+    def resume(self, since: int, missed: list[Change]) -> None:
+        """The client has everything up to `since`: send what it missed, then go on."""
+        self.stateless = True
+        early, self._early = self._early or [], None
+        self._after_seq = since
+        for change in [*missed, *early]:
+            self.on_change(change)
+
     def on_change(self, change: Change) -> None:
         if self._early is not None:
             self._early.append(change)
+            return
+        if change.seq <= self._after_seq:
+            return  # already sent (a resumed feed's early changes overlap its catch-up)
+        self._after_seq = change.seq
+        if self.stateless:
+            self._on_change_stateless(change)
             return
         key = str(change.pk.get(self.table.primary_key))
         had = self.rows.get(key)
@@ -97,6 +115,15 @@ class Feed:
         self.rows[key] = now
         action = "update" if had is not None else "insert"
         self.send(self._message(action, change.seq, new_val=now))
+
+    def _on_change_stateless(self, change: Change) -> None:
+        before = change.old_val is not None and self.visible(change.old_val)
+        after_row = change.new_val if change.action != "delete" else None
+        if after_row is not None and self.visible(after_row):
+            now = _fill_defaults(self.table, self.fields, after_row)
+            self.send(self._message("update" if before else "insert", change.seq, new_val=now))
+        elif before and change.old_val is not None:
+            self.send(self._message("delete", change.seq, old_val=self._pk(change.old_val)))
 
     def _pk(self, row: dict[str, Any]) -> dict[str, Any]:
         pk = self.table.primary_key

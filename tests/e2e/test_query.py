@@ -253,3 +253,56 @@ async def test_system_notifications_feed_sees_an_admins_write(connect, hub) -> N
         assert change["action"] == "insert" and change["new_val"]["text"] == "hello"
     finally:
         await cm.__aexit__(None, None, None)
+
+
+async def test_a_feed_resumes_with_exactly_the_missed_changes(connect, hub) -> None:
+    query = {"projects": [{"project_id": None, "title": None}]}
+    cm, c, _ = await signed_in(connect, "resume@example.com")
+    try:
+        await c.send(
+            {"event": "query", "id": "r", "changes": True, "multi_response": True, "query": query}
+        )
+        await next_change(c, "r")
+        pid = (await c.call("create_project", title="before"))["project_id"]
+        last_seen = (await next_change(c, "r"))["seq"]
+    finally:
+        await cm.__aexit__(None, None, None)
+    # while the client is away: one update it must get, one project of someone else
+    await hub.db.execute("UPDATE projects SET title = 'while away' WHERE project_id = $1", pid)
+    await hub.db.execute("INSERT INTO projects (title) VALUES ('not mine')")
+    async with connect() as c:
+        await c.call("sign_in", email_address="resume@example.com", password=PASSWORD)
+        await c.send(
+            {
+                "event": "query",
+                "id": "r",
+                "changes": True,
+                "multi_response": True,
+                "query": query,
+                "options": [{"since": last_seen}],
+            }
+        )
+        first = await next_change(c, "r")
+        assert first["query"] == {} and "resync" not in first
+        missed = await next_change(c, "r")
+        assert missed["action"] == "update" and missed["new_val"]["title"] == "while away"
+        assert missed["seq"] > last_seen
+        # and the feed goes on
+        await hub.db.execute("UPDATE projects SET title = 'live' WHERE project_id = $1", pid)
+        live = await next_change(c, "r")
+        assert live["new_val"]["title"] == "live" and live["seq"] > missed["seq"]
+        # too old to resume: a fresh result, marked resync
+        await hub.db.execute("DELETE FROM change_log")
+        await c.send(
+            {
+                "event": "query",
+                "id": "r2",
+                "changes": True,
+                "multi_response": True,
+                "query": query,
+                "options": [{"since": 1}],
+            }
+        )
+        fresh = await next_change(c, "r2")
+        assert fresh["resync"] is True
+        assert fresh["query"]["projects"] == [{"project_id": pid, "title": "live"}]
