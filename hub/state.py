@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from hub.auth.throttle import SignInThrottle
     from hub.db.database import Database
     from hub.local_hub.pool import ProjectLinks
-    from hub.local_hub.runner import ProjectRunner
+    from hub.local_hub.runner_protocol import ProjectRunner
     from hub.metrics import Metrics
     from hub.projects.access import AccessCache
     from hub.projects.copy import CopyWorker

@@ -24,7 +24,7 @@ import structlog
 from hub.errors import HubError, Timeout
 from hub.local_hub.framing import BlobFrame, JsonFrame
 from hub.local_hub.link import Link, LinkError, keepalive
-from hub.local_hub.runner import ProjectRunner
+from hub.local_hub.runner_protocol import ProjectRunner
 
 log = structlog.get_logger()
 

@@ -41,16 +41,16 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, NoReturn, Protocol
+from typing import NoReturn
 from uuid import UUID
 
 import msgspec
 import structlog
 
-from hub.errors import HubError, Timeout
+from hub.errors import Timeout
 from hub.local_hub.home_files import SmallFile, read_project_file, tail_of
 from hub.local_hub.processes import (
     exited,
@@ -60,6 +60,11 @@ from hub.local_hub.processes import (
     signal_group,
     start_ticks,
     wait_exit,
+)
+from hub.local_hub.runner_protocol import (
+    ProjectAddress,
+    ProjectStartFailed,
+    ProjectStatus,
 )
 from hub.local_hub.unix_users import ProjectUsers, UnixUser, current_user, running_as_root
 
@@ -73,76 +78,6 @@ _SETSID_PATHS = ("/usr/bin/setsid", "/bin/setsid")
 # Run by `setsid -f`: print our pid (the daemon's, after exec), then become the daemon
 # with stdout and stderr going to the log file the hub opened.
 _SPAWN_SCRIPT = 'echo $$; exec "$@" >&2'
-
-State = Literal["running", "stopped", "starting"]
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectAddress:
-    """Where a project's local hub listens, and the token it expects first."""
-
-    host: str
-    port: int
-    secret_token: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectStatus:
-    """What a runner knows of a project right now.
-
-    `since` is when the project entered `state`, when known (None for a project
-    that never ran here, or whose daemon died unobserved).
-    """
-
-    state: State
-    address: ProjectAddress | None = None
-    pid: int | None = None
-    since: datetime | None = None
-
-
-class ProjectStartFailed(HubError):
-    """The local hub exited before it listened, or could not be spawned at all."""
-
-    http_status = 503
-
-
-class ProjectRunner(Protocol):
-    """Starts, finds and stops projects' local hubs. Every method is required.
-
-    A runner is shared by all sessions of one hub process and may be shared with
-    other hub processes through its storage, so each method must be safe to call
-    concurrently and must tolerate a project started or stopped by someone else.
-
-    - `start(project_id)`: make the project's local hub run and return its address.
-      Idempotent: a project already running (started by this or an earlier hub
-      process) is not started twice. Raises `hub.errors.Timeout` if it is not up
-      within the runner's start timeout, `ProjectStartFailed` if it cannot start.
-    - `stop(project_id)`: stop the local hub and every process of the project;
-      no-op when it is not running. Returns when it is gone.
-    - `status(project_id)`: a `ProjectStatus`; a daemon that died is `stopped`.
-    - `address(project_id)`: the address to connect to, starting the project when
-      it is not running; what the hub calls before (re)connecting. Counts as
-      activity like `touch`. Cheap when the project runs.
-    - `touch(project_id)`: record activity now; resets the project's idle clock.
-    - `set_idle_timeout(project_id, seconds)`: this project's idle timeout (e.g.
-      raised by upgrades); None goes back to the runner's default.
-    - `close()`: stop the runner's background tasks. It does NOT stop projects:
-      they keep running for the next hub process, which finds them again.
-    """
-
-    async def start(self, project_id: UUID) -> ProjectAddress: ...
-
-    async def stop(self, project_id: UUID) -> None: ...
-
-    async def status(self, project_id: UUID) -> ProjectStatus: ...
-
-    async def address(self, project_id: UUID) -> ProjectAddress: ...
-
-    def touch(self, project_id: UUID) -> None: ...
-
-    def set_idle_timeout(self, project_id: UUID, seconds: float | None) -> None: ...
-
-    async def close(self) -> None: ...
 
 
 class RunnerRecord(msgspec.Struct, kw_only=True):

@@ -20,12 +20,8 @@ from typing import Any
 import pytest
 
 from hub.errors import Timeout
-from hub.local_hub.runner import (
-    LocalProcessRunner,
-    ProjectRunner,
-    ProjectStartFailed,
-    RunnerRecord,
-)
+from hub.local_hub.runner import LocalProcessRunner, RunnerRecord
+from hub.local_hub.runner_protocol import ProjectRunner, ProjectStartFailed
 from tests.fixtures.timeouts import eventually, seconds
 from tests.integration.test_runner_support import (
     daemons_for,

@@ -10,7 +10,7 @@ import os
 import signal
 from pathlib import Path
 
-from hub.local_hub.runner import ProjectAddress
+from hub.local_hub.runner_protocol import ProjectAddress
 from tests.fixtures.timeouts import eventually, seconds
 
 

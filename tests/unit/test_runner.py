@@ -11,11 +11,8 @@ import pytest
 
 from hub.local_hub.home_files import read_project_file
 from hub.local_hub.processes import parse_proc_stat
-from hub.local_hub.runner import (
-    LocalProcessRunner,
-    ProjectAddress,
-    RunnerRecord,
-)
+from hub.local_hub.runner import LocalProcessRunner, RunnerRecord
+from hub.local_hub.runner_protocol import ProjectAddress
 from hub.local_hub.unix_users import project_user_name, useradd_argv
 
 PROJECT = uuid.UUID("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
