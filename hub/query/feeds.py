@@ -25,7 +25,10 @@ from hub.query.get import _fill_defaults
 from hub.query.parse import QueryError, parse_query, substitutions
 from hub.query.schema import TABLES, Table
 
-FEED_RULES = frozenset({"own_account", "projects", "everyone", "public"})
+# rules under which a changed row alone says whether the client may see it (for
+# "public" and "project_id" the initial query checked access to the project, and
+# the feed's project_id filter keeps it to that project)
+FEED_RULES = frozenset({"own_account", "projects", "everyone", "public", "project_id"})
 
 Send = Callable[[dict[str, Any]], None]
 
@@ -170,6 +173,8 @@ def plan_feed(
             raise QueryError("FATAL: changefeeds support only equality filters for now")
         if value is not None:
             equals[field] = value
+    if table.get_rule in ("public", "project_id") and "project_id" not in equals:
+        raise QueryError("FATAL: must specify project_id")
     fields = list(q.row)
     if table.primary_key not in fields:
         fields.insert(0, table.primary_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from tests.fixtures.hub import basic_auth
@@ -306,3 +307,35 @@ async def test_a_feed_resumes_with_exactly_the_missed_changes(connect, hub) -> N
         fresh = await next_change(c, "r2")
         assert fresh["resync"] is True
         assert fresh["query"]["projects"] == [{"project_id": pid, "title": "live"}]
+
+
+async def test_project_log_feed_for_one_project(connect, hub) -> None:
+    cm, c, _ = await signed_in(connect, "logs@example.com")
+    try:
+        pid = (await c.call("create_project", title="logged"))["project_id"]
+        other = (await c.call("create_project", title="elsewhere"))["project_id"]
+        await c.send(
+            {
+                "event": "query",
+                "id": "log",
+                "changes": True,
+                "multi_response": True,
+                "query": {"project_log": [{"id": None, "project_id": pid, "event": None}]},
+            }
+        )
+        assert (await next_change(c, "log"))["query"] == {"project_log": []}
+        for project in (other, pid):
+            await c.call(
+                "query",
+                query={
+                    "project_log": {
+                        "id": str(uuid.uuid4()),
+                        "project_id": project,
+                        "event": {"event": "open"},
+                    }
+                },
+            )
+        change = await next_change(c, "log")
+        assert change["action"] == "insert" and change["new_val"]["project_id"] == pid
+    finally:
+        await cm.__aexit__(None, None, None)
