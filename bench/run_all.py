@@ -16,7 +16,11 @@ and stopped (SIGTERM, then SIGKILL) in ``finally`` before the next:
 4. the project relay (``bench.project_relay``, issue 3): a fresh hub with one
    project; ``project_exec true`` and a streamed 64 MiB output, through the hub
    against a direct link to the same project's local hub (``--no-relay`` skips
-   it; nothing is pinned in this section, see that module).
+   it; nothing is pinned in this section, see that module);
+5. changefeeds (``bench.feeds``, issue 4), last and optional: a fresh hub;
+   commit-to-client latency with 1 subscriber next to a raw LISTEN, 1,000
+   subscribers on one feed, 1,000 changes/s over 100 feeds x 10 subscribers
+   checked for loss and order (``--no-feeds`` skips it).
 
 Memory is measured first on each fresh server (a server that has already had
 and closed connections reuses that memory and would look cheaper). With two or
@@ -50,7 +54,7 @@ from typing import Any, TypeVar
 
 import uvloop
 
-from bench import http_ping, idle_memory, load, project_relay
+from bench import feeds, http_ping, idle_memory, load, project_relay
 from bench.common import (
     REPO,
     VENV_BIN,
@@ -456,6 +460,7 @@ def report(
     command: str,
     elapsed: float,
     relay: project_relay.RelayResults | None = None,
+    feed: feeds.FeedResults | None = None,
 ) -> str:
     table, verdicts = build_table(results)
     m = machine_info()
@@ -502,6 +507,7 @@ def report(
             "</details>",
             "",
             *([project_relay.section(relay)] if relay is not None else []),
+            *([feeds.section(feed)] if feed is not None else []),
         ]
     )
 
@@ -511,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="~1.5 minute smoke run")
     parser.add_argument("--no-hub", action="store_true", help="baselines only")
     parser.add_argument("--no-relay", action="store_true", help="skip the project relay section")
+    parser.add_argument("--no-feeds", action="store_true", help="skip the changefeeds section")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server/client CPUs")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--runs", type=int, help="runs per figure (median taken)")
@@ -532,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     names = ["aiohttp", "websockets"] + ([] if args.no_hub else ["hub"])
     results: dict[str, ServerResults] = {}
     relay: project_relay.RelayResults | None = None
+    feed: feeds.FeedResults | None = None
     t0 = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="hub-bench-"))
     try:
@@ -544,9 +552,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_hub and not args.no_relay:
             relay_plan = project_relay.plan_from(args.quick, args.runs, args.duration)
             relay = project_relay.measure(relay_plan, workdir)
+        if not args.no_hub and not args.no_feeds:
+            feed = feeds.measure(feeds.plan_from(args.quick), workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    text = report(results, plan, args.quick, command, time.monotonic() - t0, relay)
+    text = report(results, plan, args.quick, command, time.monotonic() - t0, relay, feed)
     _say("\n" + text)
     if not args.no_record:
         if not RESULTS.exists():
