@@ -48,9 +48,9 @@ async def _feed(msg: Query, ctx: Context, options: list[Any] | None) -> None:
         raise BadRequest("changefeeds need a WebSocket connection")
     if not isinstance(msg.id, str):
         raise BadRequest("a changefeed needs an id")
-    table, fields, equals = plan_feed(ctx.identity, msg.query, options)
+    table, fields, equals, conditions = plan_feed(ctx.identity, msg.query, options)
     since = _since(options)
-    feed = Feed(msg.id, table, ctx.identity, fields, equals, ctx.session.push)
+    feed = Feed(msg.id, table, ctx.identity, fields, equals, ctx.session.push, conditions)
     feeds.add(ctx.session, feed)  # changes from now on wait in the feed until it starts
     try:
         async with ctx.session.query_limiter().slot():

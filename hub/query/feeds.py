@@ -21,7 +21,8 @@ from uuid import UUID
 
 from hub.handlers.context import Identity
 from hub.query.changes import Change, ChangeLog
-from hub.query.get import _fill_defaults
+from hub.query.get import OPERATORS, _fill_defaults
+from hub.query.match import Unsupported, check, matches
 from hub.query.parse import QueryError, parse_query, substitutions
 from hub.query.schema import TABLES, Table
 
@@ -42,12 +43,14 @@ class Feed:
         fields: list[str],
         equals: dict[str, Any],
         send: Send,
+        conditions: list[tuple[str, str, Any]] | None = None,
     ) -> None:
         self.feed_id = feed_id
         self.table = table
         self.identity = identity
         self.fields = fields
         self.equals = equals
+        self.conditions = conditions or []
         self.send = send
         self.rows: dict[str, dict[str, Any]] = {}
         # changes that arrive before the initial result is known wait here
@@ -80,7 +83,11 @@ class Feed:
             scoped = self.identity.project_id if self.identity else None
             if scoped is not None and row.get("project_id") != str(scoped):
                 return False
-        return all(_same(row.get(f), v) for f, v in self.equals.items())
+        if not all(_same(row.get(f), v) for f, v in self.equals.items()):
+            return False
+        return all(
+            matches(self.table.column(f).type, row.get(f), op, v) for f, op, v in self.conditions
+        )
 
     def resume(self, since: int, missed: list[Change]) -> None:
         """The client has everything up to `since`: send what it missed, then go on."""
@@ -151,8 +158,9 @@ def _same(stored: Any, wanted: Any) -> bool:
 
 def plan_feed(
     identity: Identity | None, query: Any, options: list[dict[str, Any]] | None
-) -> tuple[Table, list[str], dict[str, Any]]:
-    """Check that a query can be a feed; its table, fields and equality filters."""
+) -> tuple[Table, list[str], dict[str, Any], list[tuple[str, str, Any]]]:
+    """Check that a query can be a feed; its table, fields, equality filters and the
+    operator conditions (field, operator, value)."""
     subs = substitutions(
         str(identity.account_id) if identity else None,
         str(identity.project_id) if identity and identity.project_id else None,
@@ -168,17 +176,31 @@ def plan_feed(
     if table.get_rule not in FEED_RULES:
         raise QueryError(f"FATAL: changefeeds are not available for table '{table.name}' yet")
     equals: dict[str, Any] = {}
+    conditions: list[tuple[str, str, Any]] = []
     for field, value in q.row.items():
-        if isinstance(value, dict | list):
-            raise QueryError("FATAL: changefeeds support only equality filters for now")
-        if value is not None:
+        if field not in table.columns:
+            continue  # the get itself refuses it with CoCalc's text
+        if isinstance(value, dict) and value and all(k in OPERATORS for k in value):
+            for op, wanted in value.items():
+                try:
+                    check(table.column(field).type, op)
+                except Unsupported as exc:
+                    raise QueryError(
+                        f"FATAL: changefeeds cannot follow {field} with this filter ({exc})"
+                    ) from None
+                conditions.append((field, op, wanted))
+        elif isinstance(value, dict | list):
+            raise QueryError(
+                f"FATAL: changefeeds cannot follow {field} compared with a JSON document"
+            )
+        elif value is not None:
             equals[field] = value
     if table.get_rule in ("public", "project_id") and "project_id" not in equals:
         raise QueryError("FATAL: must specify project_id")
     fields = list(q.row)
     if table.primary_key not in fields:
         fields.insert(0, table.primary_key)
-    return table, fields, equals
+    return table, fields, equals, conditions
 
 
 class Feeds:

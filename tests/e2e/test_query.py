@@ -227,9 +227,9 @@ async def test_feeds_are_refused_where_they_cannot_be_exact(connect, http, http_
             changes=True,
             multi_response=True,
             raise_errors=False,
-            query={"projects": [{"project_id": None, "title": {"ilike": "%x%"}}]},
+            query={"projects": [{"project_id": None, "last_edited": {">": "2020-01-01"}}]},
         )
-        assert bad["event"] == "error" and "equality" in bad["error"]
+        assert bad["event"] == "error" and "changefeeds cannot follow last_edited" in bad["error"]
     finally:
         await cm.__aexit__(None, None, None)
 
@@ -337,5 +337,32 @@ async def test_project_log_feed_for_one_project(connect, hub) -> None:
             )
         change = await next_change(c, "log")
         assert change["action"] == "insert" and change["new_val"]["project_id"] == pid
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_a_feed_with_an_operator_filter_sees_rows_enter_and_leave(connect, hub) -> None:
+    cm, c, _ = await signed_in(connect, "ops@example.com")
+    try:
+        await c.send(
+            {
+                "event": "query",
+                "id": "op",
+                "changes": True,
+                "multi_response": True,
+                "query": {"projects": [{"project_id": None, "title": {"ILIKE": "%report%"}}]},
+            }
+        )
+        assert (await next_change(c, "op"))["query"] == {"projects": []}
+        skip = (await c.call("create_project", title="holiday"))["project_id"]
+        pid = (await c.call("create_project", title="Weekly REPORT"))["project_id"]
+        entered = await next_change(c, "op")
+        assert entered["action"] == "insert" and entered["new_val"]["project_id"] == pid
+        await hub.db.execute("UPDATE projects SET title = 'notes' WHERE project_id = $1", pid)
+        left = await next_change(c, "op")
+        assert left["action"] == "delete" and left["old_val"] == {"project_id": pid}
+        await hub.db.execute("UPDATE projects SET title = 'report 2' WHERE project_id = $1", skip)
+        back = await next_change(c, "op")
+        assert back["action"] == "insert" and back["new_val"]["project_id"] == skip
     finally:
         await cm.__aexit__(None, None, None)
