@@ -476,6 +476,17 @@ def section(res: FeedResults, heading: str = "###") -> str:
             f"{res.load_client_cpu:.2f} s.",
             f"- Setup (account, {p.projects + 1} projects by SQL, {p.fan_conns} connections "
             f"with feeds): {res.setup_s:.1f} s.",
+            *(
+                [
+                    "- The hub used about a whole core in the load phase: it was the limit, so "
+                    "changes queued in it and their latency grew while the writes went on (no "
+                    "latency target for this row; the check is loss and order). Every feed on a "
+                    "table is handed every change of that table, so the cost per change grows "
+                    "with the number of feeds on `projects`, not with the deliveries."
+                ]
+                if span and res.load_hub_cpu / span > 0.85
+                else []
+            ),
             *([f"- **Error:** {res.error}"] if res.error else []),
             "",
         ]
