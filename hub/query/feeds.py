@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID
 
 from hub.handlers.context import Identity
 from hub.query.changes import Change, ChangeLog
@@ -60,6 +59,11 @@ class Feed:
         self.stateless = False
         self._after_seq = 0
 
+    def route_key(self) -> str | None:
+        """The one row this feed follows (an equality filter on the primary key)."""
+        value = self.equals.get(self.table.primary_key)
+        return None if value is None else str(value).lower()
+
     def key(self, row: dict[str, Any]) -> str:
         return str(row.get(self.table.primary_key))
 
@@ -83,7 +87,8 @@ class Feed:
             scoped = self.identity.project_id if self.identity else None
             if scoped is not None and row.get("project_id") != str(scoped):
                 return False
-        if not all(_same(row.get(f), v) for f, v in self.equals.items()):
+        kind = self.table.column
+        if not all(matches(kind(f).type, row.get(f), "=", v) for f, v in self.equals.items()):
             return False
         return all(
             matches(self.table.column(f).type, row.get(f), op, v) for f, op, v in self.conditions
@@ -150,12 +155,6 @@ class Feed:
         }
 
 
-def _same(stored: Any, wanted: Any) -> bool:
-    if isinstance(wanted, UUID):
-        wanted = str(wanted)
-    return bool(stored == wanted or str(stored) == str(wanted))
-
-
 def plan_feed(
     identity: Identity | None, query: Any, options: list[dict[str, Any]] | None
 ) -> tuple[Table, list[str], dict[str, Any], list[tuple[str, str, Any]]]:
@@ -194,6 +193,12 @@ def plan_feed(
                 f"FATAL: changefeeds cannot follow {field} compared with a JSON document"
             )
         elif value is not None:
+            try:
+                check(table.column(field).type, "=")
+            except Unsupported as exc:
+                raise QueryError(
+                    f"FATAL: changefeeds cannot follow {field} with this filter ({exc})"
+                ) from None
             equals[field] = value
     if table.get_rule in ("public", "project_id") and "project_id" not in equals:
         raise QueryError("FATAL: must specify project_id")
@@ -203,13 +208,51 @@ def plan_feed(
     return table, fields, equals, conditions
 
 
+class _TableFeeds:
+    """The feeds on one table: those that follow one row (an equality filter on the
+    primary key) by that key, so a change reaches only the feeds that may want it."""
+
+    __slots__ = ("by_key", "general")
+
+    def __init__(self) -> None:
+        self.general: set[Feed] = set()
+        self.by_key: dict[str, set[Feed]] = {}
+
+    def add(self, feed: Feed) -> None:
+        key = feed.route_key()
+        if key is None:
+            self.general.add(feed)
+        else:
+            self.by_key.setdefault(key, set()).add(feed)
+
+    def discard(self, feed: Feed) -> None:
+        key = feed.route_key()
+        if key is None:
+            self.general.discard(feed)
+            return
+        keyed = self.by_key.get(key)
+        if keyed is not None:
+            keyed.discard(feed)
+            if not keyed:
+                del self.by_key[key]
+
+    def __bool__(self) -> bool:
+        return bool(self.general or self.by_key)
+
+    def for_change(self, change: Change) -> list[Feed]:
+        feeds = list(self.general)
+        for value in change.pk.values():
+            feeds.extend(self.by_key.get(str(value).lower(), ()))
+        return feeds
+
+
 class Feeds:
     """This hub's feeds, by table; one subscription to the change log per table."""
 
     def __init__(self, change_log: ChangeLog, max_per_client: int) -> None:
         self.change_log = change_log
         self.max_per_client = max_per_client
-        self._by_table: dict[str, set[Feed]] = {}
+        self._by_table: dict[str, _TableFeeds] = {}
         self._by_owner: dict[object, dict[str, Feed]] = {}
         self._unsubscribe: dict[str, Callable[[], None]] = {}
 
@@ -222,16 +265,17 @@ class Feeds:
             self._drop(old)
         mine[feed.feed_id] = feed
         sql_table = feed.table.sql_table
-        feeds = self._by_table.setdefault(sql_table, set())
-        feeds.add(feed)
+        self._by_table.setdefault(sql_table, _TableFeeds()).add(feed)
         if sql_table not in self._unsubscribe:
             self._unsubscribe[sql_table] = self.change_log.subscribe(
                 sql_table, functools.partial(self._fan_out, sql_table)
             )
 
     def _fan_out(self, sql_table: str, change: Change) -> None:
-        for feed in list(self._by_table.get(sql_table, ())):
-            feed.on_change(change)
+        feeds = self._by_table.get(sql_table)
+        if feeds is not None:
+            for feed in feeds.for_change(change):
+                feed.on_change(change)
 
     def cancel(self, owner: object, feed_id: str) -> bool:
         feed = self._by_owner.get(owner, {}).pop(feed_id, None)

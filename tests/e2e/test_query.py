@@ -366,3 +366,27 @@ async def test_a_feed_with_an_operator_filter_sees_rows_enter_and_leave(connect,
         assert back["action"] == "insert" and back["new_val"]["project_id"] == skip
     finally:
         await cm.__aexit__(None, None, None)
+
+
+async def test_a_feed_on_one_row_gets_only_that_rows_changes(connect, hub) -> None:
+    cm, c, _ = await signed_in(connect, "one-row@example.com")
+    try:
+        pid = (await c.call("create_project", title="watched"))["project_id"]
+        other = (await c.call("create_project", title="ignored"))["project_id"]
+        await c.send(
+            {
+                "event": "query",
+                "id": "row",
+                "changes": True,
+                "multi_response": True,
+                "query": {"projects": {"project_id": pid.upper(), "title": None}},
+            }
+        )
+        first = await next_change(c, "row")
+        assert first["query"]["projects"]["title"] == "watched"
+        await hub.db.execute("UPDATE projects SET title = 'x' WHERE project_id = $1", other)
+        await hub.db.execute("UPDATE projects SET title = 'seen' WHERE project_id = $1", pid)
+        change = await next_change(c, "row")
+        assert change["new_val"] == {"project_id": pid, "title": "seen"}
+    finally:
+        await cm.__aexit__(None, None, None)
