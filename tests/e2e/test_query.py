@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
 from tests.fixtures.hub import basic_auth
 
 PASSWORD = "query-pass-1"
@@ -388,5 +390,34 @@ async def test_a_feed_on_one_row_gets_only_that_rows_changes(connect, hub) -> No
         await hub.db.execute("UPDATE projects SET title = 'seen' WHERE project_id = $1", pid)
         change = await next_change(c, "row")
         assert change["new_val"] == {"project_id": pid, "title": "seen"}
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize("hub_overrides", [{"feeds_per_client": 2}])
+async def test_the_per_client_feed_limit(connect) -> None:
+    cm, c, _ = await signed_in(connect, "many-feeds@example.com")
+    try:
+        query = {"projects": [{"project_id": None, "title": None}]}
+        for feed_id in ("a", "b"):
+            await c.send(
+                {
+                    "event": "query",
+                    "id": feed_id,
+                    "changes": True,
+                    "multi_response": True,
+                    "query": query,
+                }
+            )
+            assert (await next_change(c, feed_id))["event"] == "query"
+        refused = await c.call(
+            "query", id="c", changes=True, multi_response=True, query=query, raise_errors=False
+        )
+        assert refused["error"] == "FATAL: too many changefeeds (at most 2)"
+        await c.call("query_cancel", id="a")
+        await c.send(
+            {"event": "query", "id": "c", "changes": True, "multi_response": True, "query": query}
+        )
+        assert (await next_change(c, "c"))["event"] == "query"
     finally:
         await cm.__aexit__(None, None, None)
