@@ -24,7 +24,6 @@ import time
 import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal
-from uuid import UUID
 
 import structlog
 from aiohttp import WSMsgType, web
@@ -40,6 +39,7 @@ from hub.protocol import (
     message_id,
 )
 from hub.protocol.messages import RememberMeFailed, SignedOut
+from hub.sessions.base import SessionBase
 from hub.sessions.lapse import COOKIE_LAPSED, sign_in_lapsed
 from hub.sessions.limiter import Limiter
 
@@ -50,16 +50,15 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 
-class ClientSession:
+class ClientSession(SessionBase):
     kind: Literal["websocket"] = "websocket"
 
     def __init__(self, hub: HubState, router: Router, ws: web.WebSocketResponse, ip: str) -> None:
         self.hub = hub
         self.router = router
         self.ws = ws
-        self._ip = ip
+        super().__init__(ip, None)
         self._session_id = str(uuid.uuid4())
-        self._identity: Identity | None = None
         self.client_version: int | None = None
         self.connected_at = time.monotonic()
         settings = hub.settings
@@ -89,18 +88,6 @@ class ClientSession:
     @property
     def session_id(self) -> str:
         return self._session_id
-
-    @property
-    def ip(self) -> str:
-        return self._ip
-
-    @property
-    def identity(self) -> Identity | None:
-        return self._identity
-
-    @property
-    def account_id(self) -> UUID | None:
-        return None if self._identity is None else self._identity.account_id
 
     @property
     def connected_for_s(self) -> float:

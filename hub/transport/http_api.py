@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
-from uuid import UUID
 
 import msgspec
 import structlog
@@ -38,6 +37,7 @@ from hub.protocol import (
 )
 from hub.protocol.docs import api_reference
 from hub.protocol.messages import Error
+from hub.sessions.base import SessionBase
 from hub.sessions.limiter import Limiter
 from hub.transport.addresses import client_ip
 from hub.transport.ratelimit import TokenBuckets
@@ -50,14 +50,13 @@ log = structlog.get_logger()
 JSON = "application/json"
 
 
-class HttpSession:
+class HttpSession(SessionBase):
     """One API request seen as a session: signed in by its key, pushes collected."""
 
     kind: Literal["http"] = "http"
 
     def __init__(self, ip: str, identity: Identity | None) -> None:
-        self._ip = ip
-        self._identity = identity
+        super().__init__(ip, identity)
         self._session_id: str | None = None
         self.pushed: list[Reply] = []
 
@@ -66,18 +65,6 @@ class HttpSession:
         if self._session_id is None:  # made only when a handler asks (rarely)
             self._session_id = str(uuid.uuid4())
         return self._session_id
-
-    @property
-    def ip(self) -> str:
-        return self._ip
-
-    @property
-    def identity(self) -> Identity | None:
-        return self._identity
-
-    @property
-    def account_id(self) -> UUID | None:
-        return None if self._identity is None else self._identity.account_id
 
     @property
     def connected_for_s(self) -> float:
