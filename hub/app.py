@@ -29,6 +29,7 @@ from hub.errors import HubError
 from hub.handlers import accounts, copy_path, files, projects, query, relay, system
 from hub.handlers.registry import Router
 from hub.local_hub.pool import LinkSettings, ProjectLinks
+from hub.local_hub.reachable import daemon_runnable_by_others
 from hub.local_hub.runner import LocalProcessRunner
 from hub.metrics import Metrics
 from hub.projects.access import AccessCache
@@ -207,6 +208,25 @@ async def clean_up_expired(db: Database, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
 
 
+def isolate_projects(settings: Settings) -> bool:
+    """Whether projects run as their own Unix users (only possible as root)."""
+    choice = settings.project_isolate_users.strip().lower()
+    if choice in ("on", "true", "1", "yes"):
+        return True
+    if choice in ("off", "false", "0", "no"):
+        return False
+    if os.geteuid() != 0:
+        return False
+    if daemon_runnable_by_others(settings.project_python or None):
+        return True
+    log.warning(
+        "projects run as root: the daemon's interpreter or packages are not readable by"
+        " other users; install the hub outside /root or set --project-python to enable"
+        " one Unix user per project (or --project-isolate-users off to silence this)"
+    )
+    return False
+
+
 def make_runner(settings: Settings) -> LocalProcessRunner:
     """The default project runner: local daemons under <data-dir>/projects."""
     data_dir = settings.data_dir.resolve()
@@ -217,7 +237,7 @@ def make_runner(settings: Settings) -> LocalProcessRunner:
     return LocalProcessRunner(
         data_dir / "projects",
         data_dir / "runner",
-        isolate_users=settings.project_isolate_users,
+        isolate_users=isolate_projects(settings),
         host=settings.project_host,
         python=settings.project_python or None,
         start_timeout_s=settings.project_start_timeout_s,

@@ -76,10 +76,10 @@ class Settings:
     change_log_retention_s: float = setting(600.0, "how long changes are kept for resuming")
 
     # --- projects ------------------------------------------------------------
-    project_isolate_users: bool = setting(
-        False,
-        "as root, run each project as its own Unix user (needs --project-python reachable"
-        " by every user)",
+    project_isolate_users: str = setting(
+        "auto",
+        "as root, run each project as its own Unix user: on, off, or auto (on when every"
+        " user can run the daemon's interpreter and packages)",
     )
     project_python: str = setting("", "interpreter for project daemons (empty: the hub's own)")
     project_host: str = setting("127.0.0.1", "address project daemons listen on")
