@@ -116,6 +116,12 @@ async def signed_in(connect: Any, email: str) -> tuple[Any, Any, Any]:
     return cm, c, me
 
 
+async def send_feed(c: Any, feed_id: str, query: Any, **extra: Any) -> None:
+    """Open a changefeed; its replies are read with next_change."""
+    message = {"event": "query", "id": feed_id, "changes": True, "multi_response": True}
+    await c.send({**message, "query": query, **extra})
+
+
 async def next_change(c: Any, feed_id: str) -> dict[str, Any]:
     while True:
         push = await c.next_push()
@@ -126,15 +132,7 @@ async def next_change(c: Any, feed_id: str) -> dict[str, Any]:
 async def test_projects_feed_sees_insert_update_leave_and_cancel(connect, hub) -> None:
     cm, c, _ = await signed_in(connect, "feed@example.com")
     try:
-        await c.send(
-            {
-                "event": "query",
-                "id": "f1",
-                "changes": True,
-                "multi_response": True,
-                "query": {"projects": [{"project_id": None, "title": None}]},
-            }
-        )
+        await send_feed(c, "f1", {"projects": [{"project_id": None, "title": None}]})
         first = await next_change(c, "f1")
         assert first["query"] == {"projects": []} and first["multi_response"] is True
         pid = (await c.call("create_project", title="one"))["project_id"]
@@ -163,15 +161,7 @@ async def test_feed_on_own_account_and_other_peoples_changes_stay_private(connec
     cm, c, me = await signed_in(connect, "mine@example.com")
     cm2, c2, other = await signed_in(connect, "notmine@example.com")
     try:
-        await c.send(
-            {
-                "event": "query",
-                "id": "acc",
-                "changes": True,
-                "multi_response": True,
-                "query": {"accounts": {"account_id": None, "first_name": None}},
-            }
-        )
+        await send_feed(c, "acc", {"accounts": {"account_id": None, "first_name": None}})
         first = await next_change(c, "acc")
         assert first["query"]["accounts"]["first_name"] == "F"
         await c2.call(
@@ -200,15 +190,7 @@ async def test_a_write_through_one_hub_reaches_a_feed_on_another(connect, dsn, t
     try:
         cm, c, _ = await signed_in(connect, "two-hubs@example.com")
         try:
-            await c.send(
-                {
-                    "event": "query",
-                    "id": "x",
-                    "changes": True,
-                    "multi_response": True,
-                    "query": {"projects": [{"project_id": None, "title": None}]},
-                }
-            )
+            await send_feed(c, "x", {"projects": [{"project_id": None, "title": None}]})
             await next_change(c, "x")
             async with HubClient.connect(f"ws://127.0.0.1:{other.port}/hub") as b:
                 await b.call("sign_in", email_address="two-hubs@example.com", password=PASSWORD)
@@ -239,15 +221,7 @@ async def test_feeds_are_refused_where_they_cannot_be_exact(connect, http, http_
 async def test_system_notifications_feed_sees_an_admins_write(connect, hub) -> None:
     cm, c, _ = await signed_in(connect, "reader@example.com")
     try:
-        await c.send(
-            {
-                "event": "query",
-                "id": "n",
-                "changes": True,
-                "multi_response": True,
-                "query": {"system_notifications": [{"id": None, "text": None}]},
-            }
-        )
+        await send_feed(c, "n", {"system_notifications": [{"id": None, "text": None}]})
         assert (await next_change(c, "n"))["query"] == {"system_notifications": []}
         await hub.db.execute(
             "INSERT INTO system_notifications (id, text) VALUES (gen_random_uuid(), 'hello')"
@@ -262,9 +236,7 @@ async def test_a_feed_resumes_with_exactly_the_missed_changes(connect, hub) -> N
     query = {"projects": [{"project_id": None, "title": None}]}
     cm, c, _ = await signed_in(connect, "resume@example.com")
     try:
-        await c.send(
-            {"event": "query", "id": "r", "changes": True, "multi_response": True, "query": query}
-        )
+        await send_feed(c, "r", query)
         await next_change(c, "r")
         pid = (await c.call("create_project", title="before"))["project_id"]
         last_seen = (await next_change(c, "r"))["seq"]
@@ -275,16 +247,7 @@ async def test_a_feed_resumes_with_exactly_the_missed_changes(connect, hub) -> N
     await hub.db.execute("INSERT INTO projects (title) VALUES ('not mine')")
     async with connect() as c:
         await c.call("sign_in", email_address="resume@example.com", password=PASSWORD)
-        await c.send(
-            {
-                "event": "query",
-                "id": "r",
-                "changes": True,
-                "multi_response": True,
-                "query": query,
-                "options": [{"since": last_seen}],
-            }
-        )
+        await send_feed(c, "r", query, options=[{"since": last_seen}])
         first = await next_change(c, "r")
         assert first["query"] == {} and "resync" not in first
         missed = await next_change(c, "r")
@@ -296,16 +259,7 @@ async def test_a_feed_resumes_with_exactly_the_missed_changes(connect, hub) -> N
         assert live["new_val"]["title"] == "live" and live["seq"] > missed["seq"]
         # too old to resume: a fresh result, marked resync
         await hub.db.execute("DELETE FROM change_log")
-        await c.send(
-            {
-                "event": "query",
-                "id": "r2",
-                "changes": True,
-                "multi_response": True,
-                "query": query,
-                "options": [{"since": 1}],
-            }
-        )
+        await send_feed(c, "r2", query, options=[{"since": 1}])
         fresh = await next_change(c, "r2")
         assert fresh["resync"] is True
         assert fresh["query"]["projects"] == [{"project_id": pid, "title": "live"}]
@@ -316,15 +270,7 @@ async def test_project_log_feed_for_one_project(connect, hub) -> None:
     try:
         pid = (await c.call("create_project", title="logged"))["project_id"]
         other = (await c.call("create_project", title="elsewhere"))["project_id"]
-        await c.send(
-            {
-                "event": "query",
-                "id": "log",
-                "changes": True,
-                "multi_response": True,
-                "query": {"project_log": [{"id": None, "project_id": pid, "event": None}]},
-            }
-        )
+        await send_feed(c, "log", {"project_log": [{"id": None, "project_id": pid, "event": None}]})
         assert (await next_change(c, "log"))["query"] == {"project_log": []}
         for project in (other, pid):
             await c.call(
@@ -346,14 +292,8 @@ async def test_project_log_feed_for_one_project(connect, hub) -> None:
 async def test_a_feed_with_an_operator_filter_sees_rows_enter_and_leave(connect, hub) -> None:
     cm, c, _ = await signed_in(connect, "ops@example.com")
     try:
-        await c.send(
-            {
-                "event": "query",
-                "id": "op",
-                "changes": True,
-                "multi_response": True,
-                "query": {"projects": [{"project_id": None, "title": {"ILIKE": "%report%"}}]},
-            }
+        await send_feed(
+            c, "op", {"projects": [{"project_id": None, "title": {"ILIKE": "%report%"}}]}
         )
         assert (await next_change(c, "op"))["query"] == {"projects": []}
         skip = (await c.call("create_project", title="holiday"))["project_id"]
@@ -375,15 +315,7 @@ async def test_a_feed_on_one_row_gets_only_that_rows_changes(connect, hub) -> No
     try:
         pid = (await c.call("create_project", title="watched"))["project_id"]
         other = (await c.call("create_project", title="ignored"))["project_id"]
-        await c.send(
-            {
-                "event": "query",
-                "id": "row",
-                "changes": True,
-                "multi_response": True,
-                "query": {"projects": {"project_id": pid.upper(), "title": None}},
-            }
-        )
+        await send_feed(c, "row", {"projects": {"project_id": pid.upper(), "title": None}})
         first = await next_change(c, "row")
         assert first["query"]["projects"]["title"] == "watched"
         await hub.db.execute("UPDATE projects SET title = 'x' WHERE project_id = $1", other)
@@ -400,24 +332,14 @@ async def test_the_per_client_feed_limit(connect) -> None:
     try:
         query = {"projects": [{"project_id": None, "title": None}]}
         for feed_id in ("a", "b"):
-            await c.send(
-                {
-                    "event": "query",
-                    "id": feed_id,
-                    "changes": True,
-                    "multi_response": True,
-                    "query": query,
-                }
-            )
+            await send_feed(c, feed_id, query)
             assert (await next_change(c, feed_id))["event"] == "query"
         refused = await c.call(
             "query", id="c", changes=True, multi_response=True, query=query, raise_errors=False
         )
         assert refused["error"] == "FATAL: too many changefeeds (at most 2)"
         await c.call("query_cancel", id="a")
-        await c.send(
-            {"event": "query", "id": "c", "changes": True, "multi_response": True, "query": query}
-        )
+        await send_feed(c, "c", query)
         assert (await next_change(c, "c"))["event"] == "query"
     finally:
         await cm.__aexit__(None, None, None)
