@@ -8,6 +8,7 @@ nothing behind. Everything binds and connects to 127.0.0.1 only.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import http.client
 import os
 import platform
@@ -226,3 +227,31 @@ def run_server(
 def python_cmd(module: str, *args: str) -> list[str]:
     """argv for ``python -m module args`` with the interpreter running us."""
     return [sys.executable, "-m", module, *args]
+
+
+def git_state() -> str:
+    """The commit the hub is at, noting uncommitted changes under hub/."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "hub"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head}{' (hub/ has uncommitted changes)' if dirty else ''}"
+
+
+def results_header(title: str, quick: bool, command: str, elapsed: float) -> list[str]:
+    """The first lines of a dated RESULTS.md section: when, what ran, on what machine."""
+    m = machine_info()
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return [
+        f"## {when} {title}{' (quick smoke run)' if quick else ''}",
+        "",
+        f"Command: `{command}` (took {elapsed:.0f} s). Hub at commit {git_state()}, "
+        "default settings.",
+        f"Machine: {m['nproc']} CPUs ({m['cpu']}), Linux {m['kernel']}, Python {m['python']}.",
+        "",
+    ]

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import itertools
 import json
 import shlex
@@ -52,13 +51,13 @@ from bench.common import (
     VENV_BIN,
     cpu_seconds,
     free_port,
-    machine_info,
     percentile,
     raise_nofile_limit,
+    results_header,
     run_server,
 )
 from bench.hubsetup import setup_account
-from bench.project_relay import _git_state, _kill_marked, _tree_cpu
+from bench.project_relay import _kill_marked, _tree_cpu
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 CHANNEL = "hub_change_log"
@@ -494,19 +493,7 @@ def section(res: FeedResults, heading: str = "###") -> str:
 
 
 def report(res: FeedResults, quick: bool, command: str, elapsed: float) -> str:
-    m = machine_info()
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return "\n".join(
-        [
-            f"## {when} changefeeds{' (quick smoke run)' if quick else ''}",
-            "",
-            f"Command: `{command}` (took {elapsed:.0f} s). Hub at commit {_git_state()}, "
-            "default settings.",
-            f"Machine: {m['nproc']} CPUs ({m['cpu']}), Linux {m['kernel']}, Python {m['python']}.",
-            "",
-            section(res),
-        ]
-    )
+    return "\n".join([*results_header("changefeeds", quick, command, elapsed), section(res)])
 
 
 def plan_from(quick: bool) -> FeedPlan:

@@ -47,14 +47,12 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
 import json
 import os
 import shlex
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -76,8 +74,8 @@ from bench.common import (
     cpu_seconds,
     free_port,
     machine_busy_seconds,
-    machine_info,
     percentile,
+    results_header,
     run_server,
     wait_quiet,
 )
@@ -855,19 +853,6 @@ def _details(res: RelayResults) -> str:
     return "\n".join(lines)
 
 
-def _git_state() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "hub"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return f"{head}{' (hub/ has uncommitted changes)' if dirty else ''}"
-
-
 def section(res: RelayResults, heading: str = "###") -> str:
     """The Markdown for RESULTS.md: method, table, verdicts and every run."""
     table, verdicts = build_table(res)
@@ -913,19 +898,7 @@ def section(res: RelayResults, heading: str = "###") -> str:
 
 
 def report(res: RelayResults, quick: bool, command: str, elapsed: float) -> str:
-    m = machine_info()
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return "\n".join(
-        [
-            f"## {when} project relay{' (quick smoke run)' if quick else ''}",
-            "",
-            f"Command: `{command}` (took {elapsed:.0f} s). Hub at commit {_git_state()}, "
-            "default settings.",
-            f"Machine: {m['nproc']} CPUs ({m['cpu']}), Linux {m['kernel']}, Python {m['python']}.",
-            "",
-            section(res),
-        ]
-    )
+    return "\n".join([*results_header("project relay", quick, command, elapsed), section(res)])
 
 
 def plan_from(quick: bool, runs: int | None, duration: float | None) -> RelayPlan:

@@ -43,7 +43,6 @@ import shlex
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,6 +59,7 @@ from bench.common import (
     VENV_BIN,
     Server,
     free_port,
+    git_state,
     machine_info,
     pin_process,
     python_cmd,
@@ -415,19 +415,6 @@ def build_table(results: dict[str, ServerResults]) -> tuple[str, list[str]]:
     return "\n".join(rows), verdicts
 
 
-def _git_state() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "hub"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return f"{head}{' (hub/ has uncommitted changes)' if dirty else ''}"
-
-
 def _details(results: dict[str, ServerResults]) -> str:
     lines = []
     for r in results.values():
@@ -485,7 +472,7 @@ def report(
         [
             f"## {when}{' (quick smoke run)' if quick else ''}",
             "",
-            f"Command: `{command}` (took {elapsed:.0f} s). Hub at commit {_git_state()}, "
+            f"Command: `{command}` (took {elapsed:.0f} s). Hub at commit {git_state()}, "
             f"started with {' '.join(f'{k}={v}' for k, v in HUB_ENV.items())} (API rate "
             "limit lifted; everything else default).",
             f"Machine: {m['nproc']} CPUs ({m['cpu']}), Linux {m['kernel']}, Python {m['python']}.",
