@@ -13,7 +13,9 @@ import contextlib
 import os
 import signal
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
 import structlog
 from aiohttp import web
@@ -26,13 +28,26 @@ from hub.db.database import Database
 from hub.db.embedded import EmbeddedPostgres
 from hub.db.migrate import migrate
 from hub.errors import HubError
-from hub.handlers import accounts, copy_path, files, projects, query, relay, system
+from hub.handlers import (
+    accounts,
+    copy_path,
+    files,
+    jupyter,
+    projects,
+    query,
+    relay,
+    system,
+    terminals,
+    worksheets,
+)
+from hub.handlers.context import Context, Session
 from hub.handlers.registry import Router
+from hub.live.services import LiveServices
 from hub.local_hub.pool import LinkSettings, ProjectLinks
 from hub.local_hub.reachable import daemon_runnable_by_others
 from hub.local_hub.runner import LocalProcessRunner
 from hub.metrics import Metrics
-from hub.projects.access import AccessCache
+from hub.projects.access import AccessCache, require
 from hub.projects.copy import CopyWorker
 from hub.query.changes import ChangeLog
 from hub.query.feeds import Feeds
@@ -54,6 +69,9 @@ ALL_ROUTES = (
     files.routes,
     copy_path.routes,
     query.routes,
+    worksheets.routes,
+    terminals.routes,
+    jupyter.routes,
 )
 
 
@@ -122,7 +140,9 @@ class Hub:
             access_cache=AccessCache(settings.project_access_cache_s),
             hub_id=hub_id,
             feeds=Feeds(self.change_log, settings.feeds_per_client),
+            live=LiveServices.create(settings, links),
         )
+        self.state.live.audience.may_write = write_access_check(self.state)
         loop = asyncio.get_running_loop()
         self._background = [
             loop.create_task(keep_alive(self.sessions, settings.ws_heartbeat_s)),
@@ -171,6 +191,7 @@ class Hub:
         if self.change_log is not None:
             await self.change_log.close()
         if self.state is not None:
+            await self.state.live.close()
             await self.state.copies.close()
             await self.state.projects.close()
             await self.state.runner.close()  # projects keep running for the next hub
@@ -246,6 +267,19 @@ def make_runner(settings: Settings) -> LocalProcessRunner:
         reap_interval_s=settings.project_reap_interval_s,
         uid_range=uid_range,
     )
+
+
+def write_access_check(state: HubState) -> Callable[[Session, UUID], Awaitable[bool]]:
+    """The access rules, for deliveries that have a session but no request."""
+
+    async def may_write(session: Session, project_id: UUID) -> bool:
+        try:
+            await require(Context(state, session), project_id, "write")
+        except HubError:
+            return False
+        return True
+
+    return may_write
 
 
 def link_settings(settings: Settings) -> LinkSettings:

@@ -111,6 +111,20 @@ class Settings:
         3600.0, "how often expired blobs, cookies and tokens are deleted"
     )
 
+    # --- live code: output of every stream -------------------------------------
+    stream_max_messages_per_s: float = setting(
+        1000.0, "messages per second one stream (cell, command, terminal) may send a client"
+    )
+    stream_max_bytes_per_s: float = setting(
+        1_000_000.0, "bytes per second one stream may send a client; beyond: a truncation notice"
+    )
+
+    # --- live code: worksheets ---------------------------------------------------
+
+    # --- live code: terminals ----------------------------------------------------
+
+    # --- live code: Jupyter ------------------------------------------------------
+
     # --- database ------------------------------------------------------------
     db_pool_min: int = setting(2, "connections the pool keeps open")
     db_pool_max: int = setting(20, "most connections the pool opens")

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from hub.auth.api_keys import ApiKeyCache
     from hub.auth.throttle import SignInThrottle
     from hub.db.database import Database
+    from hub.live.services import LiveServices
     from hub.local_hub.pool import ProjectLinks
     from hub.local_hub.runner_protocol import ProjectRunner
     from hub.metrics import Metrics
@@ -37,3 +38,4 @@ class HubState:
     feeds: Feeds | None  # None where no change log runs (direct handler tests)
     # names this hub process in the database (e.g. which hub took a copy)
     hub_id: str
+    live: LiveServices

@@ -78,6 +78,7 @@ async def relay_once(
 @routes.handler(ProjectExec)
 async def project_exec(msg: ProjectExec, ctx: Context) -> Reply | None:
     await require(ctx, msg.project_id, "write")
+    ctx.hub.live.audience.join(msg.project_id, ctx.session)
     timeout = float(msg.timeout) + REPLY_MARGIN_S
     outer_id = msg.id if isinstance(msg.id, str) else None
     return await relay_once(ctx, msg.project_id, to_project(msg), timeout, outer_id)
@@ -87,6 +88,7 @@ async def project_exec(msg: ProjectExec, ctx: Context) -> Reply | None:
 async def local_hub(msg: LocalHub, ctx: Context) -> Reply | None:
     """Relay any message to the project; replies come back with this request's id."""
     await require(ctx, msg.project_id, "write")
+    ctx.hub.live.audience.join(msg.project_id, ctx.session)
     message = dict(msg.message)
     if not isinstance(message.get("event"), str):
         raise BadRequest("message must be an object with an 'event' field")

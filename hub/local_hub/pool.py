@@ -29,6 +29,10 @@ from hub.local_hub.runner_protocol import ProjectRunner
 log = structlog.get_logger()
 
 BlobSink = Callable[[bytes], Awaitable[None]]
+# Called in the link's read loop, so it must not block: terminal output, by session.
+BlobListener = Callable[[bytes], None]
+# A message from the project that answers no call (execute_javascript, a terminal's exit).
+EventListener = Callable[[UUID, dict[str, Any]], None]
 
 
 class ProjectUnavailable(HubError):
@@ -161,11 +165,14 @@ class ProjectConnection:
         link: Link,
         settings: LinkSettings,
         on_closed: Callable[[ProjectConnection], None],
+        on_event: Callable[[ProjectConnection, dict[str, Any]], None] | None = None,
     ) -> None:
         self.project_id = project_id
         self.link = link
         self.settings = settings
         self._on_closed = on_closed
+        self._on_event = on_event
+        self._blob_listeners: dict[str, BlobListener] = {}
         self._pending: dict[str, _Pending] = {}
         self._blobs: dict[str, bytearray] = {}
         self._blob_bytes = 0
@@ -242,6 +249,13 @@ class ProjectConnection:
         except LinkError as exc:
             raise ProjectUnavailable(f"{self._lost_text()} ({exc})") from None
 
+    def listen_blobs(self, uuid: str, listener: BlobListener) -> None:
+        """Blob frames named `uuid` go to `listener` from now on (a terminal's output)."""
+        self._blob_listeners[uuid] = listener
+
+    def unlisten_blobs(self, uuid: str) -> None:
+        self._blob_listeners.pop(uuid, None)
+
     def forget_call(self, call_id: str) -> None:
         self._pending.pop(call_id, None)
 
@@ -307,6 +321,11 @@ class ProjectConnection:
         if event == "ping" and isinstance(call_id, str):
             await self.link.send(msgspec.json.encode({"event": "pong", "id": call_id}))
             return
+        if call_id is None and isinstance(event, str) and self._on_event is not None:
+            message = msgspec.json.decode(payload)
+            if isinstance(message, dict):
+                self._on_event(self, message)
+            return
         # replies to calls that were given up (timeout, client gone) end here
 
     async def _deliver(self, pending: _Pending, message: Relayed) -> None:
@@ -322,6 +341,10 @@ class ProjectConnection:
         pending.replies.put_nowait(message)
 
     async def _on_blob(self, blob_id: str, data: bytes) -> None:
+        listener = self._blob_listeners.get(blob_id)
+        if listener is not None:
+            listener(data)
+            return
         pending = self._pending.get(blob_id)
         if pending is not None and pending.blob_sink is not None:
             try:
@@ -352,6 +375,7 @@ class ProjectConnection:
         for pending in self._pending.values():
             pending.replies.put_nowait(error)
         self._blobs.clear()
+        self._blob_listeners.clear()
         self._on_closed(self)
         log.info("project link closed", project_id=str(self.project_id), reason=self._close_reason)
 
@@ -370,6 +394,10 @@ class ProjectLinks:
         self.settings = settings
         self._links: dict[UUID, ProjectConnection] = {}
         self._opening: dict[UUID, asyncio.Task[ProjectConnection]] = {}
+        self.event_listeners: dict[str, EventListener] = {}
+        """Messages a project sends on its own, by event (execute_javascript, …)."""
+        self.closed_listeners: list[Callable[[UUID], None]] = []
+        """Told when a project's link closes (terminals attached over it are gone)."""
 
     def linked(self) -> list[UUID]:
         return [pid for pid, conn in self._links.items() if not conn.closed]
@@ -411,7 +439,7 @@ class ProjectLinks:
                 raise ProjectUnavailable(f"could not connect to project {project_id}: {last_error}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
-        conn = ProjectConnection(project_id, link, self.settings, self._forget)
+        conn = ProjectConnection(project_id, link, self.settings, self._forget, self._on_event)
         self._links[project_id] = conn
         self.runner.touch(project_id)
         log.info("project link opened", project_id=str(project_id))
@@ -420,6 +448,13 @@ class ProjectLinks:
     def _forget(self, conn: ProjectConnection) -> None:
         if self._links.get(conn.project_id) is conn:
             del self._links[conn.project_id]
+        for listener in self.closed_listeners:
+            listener(conn.project_id)
+
+    def _on_event(self, conn: ProjectConnection, message: dict[str, Any]) -> None:
+        listener = self.event_listeners.get(str(message.get("event")))
+        if listener is not None:
+            listener(conn.project_id, message)
 
     async def call(
         self, project_id: UUID, message: dict[str, Any], *, timeout: float

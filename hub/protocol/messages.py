@@ -604,6 +604,7 @@ class RemoveAllUpgrades(Message, tag="remove_all_upgrades", kw_only=True):
 
 class SagewsExecuteCode(Message, tag="sagews_execute_code", kw_only=True):
     id: str | UnsetType = UNSET
+    project_id: UUID | UnsetType = UNSET
     path: str
     code: str
     data: JSONValue | UnsetType = UNSET
@@ -619,20 +620,24 @@ class SagewsOutput(Message, tag="sagews_output", kw_only=True):
 
 class SagewsOutputAck(Message, tag="sagews_output_ack", kw_only=True):
     id: str
+    project_id: UUID | UnsetType = UNSET
 
 
 class SagewsInterrupt(Message, tag="sagews_interrupt", kw_only=True):
     id: str | UnsetType = UNSET
+    project_id: UUID | UnsetType = UNSET
     path: str
 
 
 class SagewsQuit(Message, tag="sagews_quit", kw_only=True):
     id: str | UnsetType = UNSET
+    project_id: UUID | UnsetType = UNSET
     path: str
 
 
 class SagewsStart(Message, tag="sagews_start", kw_only=True):
     id: str | UnsetType = UNSET
+    project_id: UUID | UnsetType = UNSET
     path: str
 
 
@@ -800,6 +805,14 @@ EXTENSIONS: dict[str, str] = {
         "new event {id, project_id, account_id}: adds an existing account as collaborator"
     ),
     "remove_collaborator": "new event {id, project_id, account_id}: removes a collaborator",
+    "sagews_execute_code": (
+        "gains optional `project_id`: in CoCalc these reached the project inside a"
+        " `local_hub` wrapper; a browser sends them to the hub directly with the project named"
+    ),
+    "sagews_output_ack": "gains optional `project_id`, as sagews_execute_code",
+    "sagews_interrupt": "gains optional `project_id`, as sagews_execute_code",
+    "sagews_quit": "gains optional `project_id`, as sagews_execute_code",
+    "sagews_start": "gains optional `project_id`, as sagews_execute_code",
 }
 
 ALL_MESSAGES: tuple[type[Message], ...] = (

@@ -92,6 +92,11 @@ def test_extensions() -> None:
         "project_created",
         "invite_collaborator",
         "remove_collaborator",
+        "sagews_execute_code",
+        "sagews_output_ack",
+        "sagews_interrupt",
+        "sagews_quit",
+        "sagews_start",
     }
     token = m.UserAuthToken(id="r1", auth_token="x" * 24)
     assert token.auth_token == "x" * 24

@@ -26,8 +26,8 @@ import structlog
 
 from hub.local_hub.daemon import messages as m
 from hub.local_hub.daemon.copy import ImportJob
+from hub.local_hub.daemon.dispatch import DECODER, HANDLERS
 from hub.local_hub.daemon.errors import ProjectError
-from hub.local_hub.daemon.handlers import HANDLERS
 from hub.local_hub.framing import BlobFrame, JsonFrame
 from hub.local_hub.link import Link, LinkClosed, LinkError, MessageTooLarge, keepalive
 
@@ -63,6 +63,7 @@ class HubConnection:
         started = time.monotonic()
         keeper = asyncio.ensure_future(keepalive(self.link, self.config.heartbeat_s))
         ended = "closed"
+        self.project.links.add(self)
         try:
             while True:
                 frame = await self.link.receive()
@@ -75,6 +76,7 @@ class HubConnection:
         except LinkError as exc:
             ended = str(exc)
         finally:
+            self.project.forget_link(self)
             self.link.close()
             if keeper.done() and not keeper.cancelled():
                 ended = keeper.result() if ended == "closed" else ended
@@ -123,7 +125,7 @@ class HubConnection:
     # ------------------------------------------------------------------------- frames in
 
     async def _on_json(self, payload: bytes) -> None:
-        msg = m.decode(payload, home=str(self.config.home))
+        msg = DECODER.decode(payload, home=str(self.config.home))
         if isinstance(msg, m.Rejected):
             if msg.text is not None:
                 await self.error(msg.id, msg.text)
@@ -143,6 +145,8 @@ class HubConnection:
             self._spawn(self._run(HANDLERS[type(msg)], msg))
 
     async def _on_blob(self, frame: BlobFrame) -> None:
+        if self.project.terminals.write(frame.uuid, frame.data):
+            return
         job = self._imports.get(frame.uuid)
         if job is not None:
             await job.feed(frame.data)

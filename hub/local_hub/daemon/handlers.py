@@ -87,6 +87,17 @@ async def named_server_port(msg: m.NamedServerPort, conn: HubConnection) -> Repl
     return {"event": "named_server_port", "name": msg.name, "port": port}
 
 
+async def execute_javascript(msg: m.ExecuteJavascript, conn: HubConnection) -> Reply:
+    """A process in the project asks browsers to run code: every other hub passes it on."""
+    message: dict[str, Any] = {"event": "execute_javascript", "code": msg.code}
+    for key in ("obj", "session_uuid", "coffeescript", "cell_id"):
+        value = getattr(msg, key)
+        if value is not None:
+            message[key] = value
+    await conn.project.broadcast(message, skip=conn)
+    return {"event": "success"}
+
+
 HANDLERS: dict[type[m.Request], Handler] = {
     m.Ping: ping,
     m.ProjectExec: project_exec,
@@ -96,4 +107,5 @@ HANDLERS: dict[type[m.Request], Handler] = {
     m.WriteFile: write_file,
     m.CopyExport: copy_export,
     m.NamedServerPort: named_server_port,
+    m.ExecuteJavascript: execute_javascript,
 }

@@ -82,7 +82,17 @@ class NamedServerPort(Request, tag="named_server_port"):
     name: str
 
 
-ALL_REQUESTS: tuple[type[Request], ...] = (
+class ExecuteJavascript(Request, tag="execute_javascript"):
+    """Sent by a process in the project (it has the token); passed on to every other hub."""
+
+    code: str
+    obj: Any = None
+    session_uuid: str | None = None
+    coffeescript: bool | None = None
+    cell_id: str | None = None
+
+
+BASE_REQUESTS: tuple[type[Request], ...] = (
     Heartbeat,
     Ping,
     ProjectExec,
@@ -94,22 +104,8 @@ ALL_REQUESTS: tuple[type[Request], ...] = (
     CopyImport,
     CopyImportEnd,
     NamedServerPort,
+    ExecuteJavascript,
 )
-_KNOWN = {cls.__struct_config__.tag for cls in ALL_REQUESTS}
-_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
-    Heartbeat
-    | Ping
-    | ProjectExec
-    | ReadTextFile
-    | WriteTextFile
-    | ReadFile
-    | WriteFile
-    | CopyExport
-    | CopyImport
-    | CopyImportEnd
-    | NamedServerPort
-)
-_ANY: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,40 +117,48 @@ class Rejected:
     text: str | None
 
 
-def decode(payload: bytes, *, home: str) -> Request | Rejected:
-    try:
-        msg: Request = _DECODER.decode(payload)
-        return msg
-    except msgspec.DecodeError:
-        pass
-    try:
-        obj = _ANY.decode(payload)
-    except (msgspec.DecodeError, RecursionError):
-        return Rejected(None, None, "invalid JSON message")
-    if not isinstance(obj, dict):
-        return Rejected(None, None, "message must be a JSON object with an 'event' field")
-    raw_id = obj.get("id")
-    id_: Id = raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
-    event = obj.get("event")
-    if not isinstance(event, str):
-        return Rejected(id_, None, "message must be a JSON object with an 'event' field")
-    if event == "error":
-        return Rejected(id_, event, None)  # never answer an error with an error
-    if event in _KNOWN:
+_ANY: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
+
+
+class RequestDecoder:
+    """Decodes a frame into one of `requests` (a struct per event), or says what to answer."""
+
+    def __init__(self, requests: tuple[type[Request], ...]) -> None:
+        self._by_event: dict[str, type[Request]] = {
+            str(cls.__struct_config__.tag): cls for cls in requests
+        }
+        union: Any = requests[0]
+        for cls in requests[1:]:
+            union = union | cls
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(union)
+
+    def decode(self, payload: bytes, *, home: str) -> Request | Rejected:
         try:
-            msg = msgspec.convert(
-                {k: v for k, v in obj.items() if v is not None}, _DECODER_TYPE_FOR[event]
-            )
+            msg: Request = self._decoder.decode(payload)
             return msg
-        except msgspec.ValidationError as exc:
-            return Rejected(id_, event, f"invalid '{event}' message: {exc}")
-    project = obj.get("project_id")
-    who = project if isinstance(project, str) and project else home
-    return Rejected(
-        id_, event, f"Project {who} does not implement handling mesg with event='{event}'"
-    )
-
-
-_DECODER_TYPE_FOR: dict[str, type[Request]] = {
-    str(cls.__struct_config__.tag): cls for cls in ALL_REQUESTS
-}
+        except msgspec.DecodeError:
+            pass
+        try:
+            obj = _ANY.decode(payload)
+        except (msgspec.DecodeError, RecursionError):
+            return Rejected(None, None, "invalid JSON message")
+        if not isinstance(obj, dict):
+            return Rejected(None, None, "message must be a JSON object with an 'event' field")
+        raw_id = obj.get("id")
+        id_: Id = raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+        event = obj.get("event")
+        if not isinstance(event, str):
+            return Rejected(id_, None, "message must be a JSON object with an 'event' field")
+        if event == "error":
+            return Rejected(id_, event, None)  # never answer an error with an error
+        cls = self._by_event.get(event)
+        if cls is not None:
+            try:
+                return msgspec.convert({k: v for k, v in obj.items() if v is not None}, cls)
+            except msgspec.ValidationError as exc:
+                return Rejected(id_, event, f"invalid '{event}' message: {exc}")
+        project = obj.get("project_id")
+        who = project if isinstance(project, str) and project else home
+        return Rejected(
+            id_, event, f"Project {who} does not implement handling mesg with event='{event}'"
+        )

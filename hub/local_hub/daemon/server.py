@@ -21,7 +21,7 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import structlog
 
@@ -32,8 +32,11 @@ from hub.local_hub.daemon.connection import HubConnection
 from hub.local_hub.daemon.copy import Copies
 from hub.local_hub.daemon.execute import ExecResult, Executor, OutputBudget
 from hub.local_hub.daemon.files import Files
+from hub.local_hub.daemon.kernels import Kernels
 from hub.local_hub.daemon.named_servers import NamedServers
 from hub.local_hub.daemon.paths import ProjectPaths
+from hub.local_hub.daemon.terminals import Terminals
+from hub.local_hub.daemon.worksheets import Worksheets
 from hub.local_hub.link import LinkError, LinkRefused, accept
 
 log = structlog.get_logger("hub.local_hub.daemon")
@@ -70,10 +73,31 @@ class Project:
         )
         self.copies = Copies(self.paths, tmp)
         self.named_servers = NamedServers(config.home, env)
+        self.worksheets = Worksheets(config, self.paths)
+        self.terminals = Terminals(config, self.paths)
+        self.kernels = Kernels(config, self.paths)
+        self.links: set[HubConnection] = set()
+        """Every hub connected now (messages from the project go to all of them)."""
+
+    def forget_link(self, conn: HubConnection) -> None:
+        self.links.discard(conn)
+        self.worksheets.forget_link(conn)
+        self.terminals.forget_link(conn)
+        self.kernels.forget_link(conn)
+
+    async def broadcast(self, message: dict[str, Any], skip: HubConnection | None = None) -> None:
+        """Send an unsolicited message (no id) to every connected hub but `skip`."""
+        for conn in list(self.links):
+            if conn is not skip:
+                with contextlib.suppress(LinkError):
+                    await conn.link.send(message)
 
     async def close(self) -> None:
         await self.aggregator.close()
         await self.named_servers.stop_all()
+        await self.worksheets.close()
+        await self.terminals.close()
+        await self.kernels.close()
 
 
 def _write_by_rename(path: Path, text: str, mode: int) -> None:

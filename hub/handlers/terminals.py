@@ -1,0 +1,7 @@
+"""terminals events. NOT BUILT YET."""
+
+from __future__ import annotations
+
+from hub.handlers.registry import Routes
+
+routes = Routes()

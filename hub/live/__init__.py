@@ -1,0 +1,1 @@
+"""Live code on the hub's side: worksheets, terminals, Jupyter, and what projects push."""
