@@ -16,6 +16,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+_EPSILON = 1e-6
+
 
 class OutputRate:
     __slots__ = (
@@ -60,11 +62,13 @@ class OutputRate:
             self._bytes = min(
                 float(self.max_bytes_per_s), self._bytes + elapsed * self.max_bytes_per_s
             )
-        # a single message larger than a second's bytes passes when the bucket is full,
-        # so one big output is never dropped forever
-        if self._messages >= 1 and (self._bytes >= nbytes or self._bytes >= self.max_bytes_per_s):
-            self._messages -= 1
-            self._bytes -= nbytes
+        # a message larger than a second's bytes passes on a full bucket and empties it,
+        # so one big output is never dropped forever; the epsilon absorbs float refills
+        if self._messages >= 1 - _EPSILON and (
+            self._bytes >= nbytes - _EPSILON or self._bytes >= self.max_bytes_per_s - _EPSILON
+        ):
+            self._messages = max(0.0, self._messages - 1)
+            self._bytes = max(0.0, self._bytes - nbytes)
             return True
         self.dropped_messages += 1
         self.dropped_bytes += nbytes
