@@ -43,6 +43,13 @@ class DaemonConfig:
     """Requests one hub may have running; more are answered with an error at once."""
     env: Mapping[str, str] = field(default_factory=dict)
     """The environment commands and named servers run with."""
+    # --- terminals (terminals.py)
+    terminal_scrollback_bytes: int = 256 * 1024
+    """Recent output each terminal keeps, replayed to a client that (re)attaches."""
+    terminal_pending_bytes: int = 1024 * 1024
+    """Output queued for one hub link (and input for one pty) before the pty waits."""
+    max_terminals: int = 64
+    """Terminals running in the project at once; more are refused."""
 
     @property
     def smc_dir(self) -> Path:
@@ -63,6 +70,8 @@ class DaemonConfig:
             max_output_bytes=args.max_output_bytes,
             max_archive_bytes=args.max_archive_bytes,
             max_concurrent_requests=args.max_concurrent_requests,
+            terminal_scrollback_bytes=args.terminal_scrollback_bytes,
+            max_terminals=args.max_terminals,
             env=command_environment(home, environ),
         )
 
@@ -108,6 +117,15 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=256,
         help="requests one hub may have running at once; more are answered with an error",
+    )
+    p.add_argument(
+        "--terminal-scrollback-bytes",
+        type=int,
+        default=256 * 1024,
+        help="recent output each terminal keeps for clients that reattach",
+    )
+    p.add_argument(
+        "--max-terminals", type=int, default=64, help="terminals the project may run at once"
     )
     return p
 
