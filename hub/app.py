@@ -266,6 +266,7 @@ def make_runner(settings: Settings) -> LocalProcessRunner:
         idle_timeout_s=settings.project_idle_timeout_s,
         reap_interval_s=settings.project_reap_interval_s,
         uid_range=uid_range,
+        max_processes=settings.project_max_processes,
     )
 
 

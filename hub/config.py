@@ -86,6 +86,9 @@ class Settings:
     project_start_timeout_s: float = setting(20.0, "longest wait for a project daemon to start")
     project_stop_grace_s: float = setting(5.0, "SIGTERM to SIGKILL delay when stopping a project")
     project_idle_timeout_s: float = setting(1800.0, "stop a project after this long unused")
+    project_max_processes: int = setting(
+        1024, "processes one project may run at once (pids cgroup, or per-user limit); 0: no cap"
+    )
     project_reap_interval_s: float = setting(30.0, "how often idle projects are looked for")
     project_uid_range: str = setting(
         "", "uid range for project users, e.g. 200000-299999 (empty: useradd's system range)"

@@ -52,6 +52,7 @@ import structlog
 
 from hub.errors import Timeout
 from hub.local_hub.home_files import SmallFile, read_project_file, tail_of
+from hub.local_hub.process_limit import ProcessLimit
 from hub.local_hub.processes import (
     exited,
     kill_user_processes,
@@ -137,6 +138,7 @@ class LocalProcessRunner:
         reap_interval_s: float = 30.0,
         uid_range: tuple[int, int] | None = None,
         log_max_bytes: int = 1024 * 1024,
+        max_processes: int = 0,
     ) -> None:
         self.projects_dir = Path(projects_dir).absolute()
         self.state_dir = Path(state_dir).absolute()
@@ -153,6 +155,7 @@ class LocalProcessRunner:
         self._log_max_bytes = log_max_bytes
         self._users = ProjectUsers(uid_range=uid_range)
         self._setsid = next((p for p in _SETSID_PATHS if os.path.exists(p)), "setsid")
+        self.process_limit = ProcessLimit(max_processes, isolated=self.isolated)
 
         self._running: dict[UUID, _Running] = {}
         self._starts: dict[UUID, asyncio.Task[ProjectAddress]] = {}
@@ -484,6 +487,7 @@ class LocalProcessRunner:
             log.error("setsid did not report a pid", project_id=str(project_id), output=text)
             raise ProjectStartFailed(f"project {project_id} could not be started")
         pid = int(text)
+        self.process_limit.apply(project_id, pid)  # before the daemon can run any command
         record = RunnerRecord(
             project_id=str(project_id),
             home=str(home),
@@ -545,6 +549,7 @@ class LocalProcessRunner:
         self._write_record(_stopped(record))
         self._running.pop(project_id, None)
         self._last_active.pop(project_id, None)
+        self.process_limit.release(project_id)
         log.info("project stopped", project_id=str(project_id), pid=record.pid, how=how)
 
     async def _await_exit(self, project_id: UUID, record: RunnerRecord) -> None:
