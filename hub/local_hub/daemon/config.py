@@ -41,6 +41,13 @@ class DaemonConfig:
     """Blob bytes one hub may have sent and not yet used (write_file_to_project)."""
     max_concurrent_requests: int = 256
     """Requests one hub may have running; more are answered with an error at once."""
+    # --- worksheets (worksheets.py)
+    max_worksheets: int = 16
+    """Worksheet workers running in the project at once; more are refused."""
+    worksheet_max_output_bytes: int = 10_000_000
+    """Output one cell may send; beyond it the rest is dropped with a notice."""
+    worksheet_start_timeout_s: float = 30.0
+    """How long a worksheet worker may take to start."""
     env: Mapping[str, str] = field(default_factory=dict)
     """The environment commands and named servers run with."""
     # --- terminals (terminals.py)
@@ -50,6 +57,13 @@ class DaemonConfig:
     """Output queued for one hub link (and input for one pty) before the pty waits."""
     max_terminals: int = 64
     """Terminals running in the project at once; more are refused."""
+    # --- jupyter: used until a hub sends its own settings with a request (kernels.py)
+    jupyter_max_running: int = 8
+    """Kernels running a jupyter_execute at once; more are refused."""
+    jupyter_pool_max_kernels: int = 4
+    """Pooled kernels (ready and starting) this project keeps at most."""
+    jupyter_pool_idle_s: float = 600.0
+    """A pooled kernel nobody took for this long is shut down."""
 
     @property
     def smc_dir(self) -> Path:
@@ -70,6 +84,9 @@ class DaemonConfig:
             max_output_bytes=args.max_output_bytes,
             max_archive_bytes=args.max_archive_bytes,
             max_concurrent_requests=args.max_concurrent_requests,
+            max_worksheets=args.max_worksheets,  # worksheets
+            worksheet_max_output_bytes=args.worksheet_max_output_bytes,
+            worksheet_start_timeout_s=args.worksheet_start_timeout_s,
             terminal_scrollback_bytes=args.terminal_scrollback_bytes,
             max_terminals=args.max_terminals,
             env=command_environment(home, environ),
@@ -117,6 +134,22 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=256,
         help="requests one hub may have running at once; more are answered with an error",
+    )
+    # worksheets
+    p.add_argument(
+        "--max-worksheets", type=int, default=16, help="worksheet workers running at once"
+    )
+    p.add_argument(
+        "--worksheet-max-output-bytes",
+        type=int,
+        default=10_000_000,
+        help="output one worksheet cell may send; the rest is dropped with a notice",
+    )
+    p.add_argument(
+        "--worksheet-start-timeout-s",
+        type=_positive,
+        default=30.0,
+        help="how long a worksheet worker may take to start",
     )
     p.add_argument(
         "--terminal-scrollback-bytes",

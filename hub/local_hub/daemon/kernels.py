@@ -1,28 +1,267 @@
-"""Jupyter kernels (`jupyter_*`) through jupyter_client. NOT BUILT YET."""
+"""Jupyter kernels (`jupyter_*`) through jupyter_client: list, execute, pool.
+
+`jupyter_execute` runs `history` then `input`, each as its own cell, in one kernel
+(taken from the pool when one of that name is ready, else started) and kills the
+kernel afterwards, whatever happened: no kernel is ever used for two requests.
+Only the input's outputs are returned (as CoCalc does); the history's outputs are
+dropped, but count towards the output limits. Limits come with the request (the
+hub sends its settings, lowered by the client's); the first one exceeded ends the
+request with an error naming it.
+
+The working directory is the directory of `path` (a notebook's path, relative to
+HOME, confined to the project), HOME without one. Kernel processes get the
+project's command environment, and their connection files live in HOME/.smc.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 from hub.local_hub.daemon import messages as m
 from hub.local_hub.daemon.config import DaemonConfig
+from hub.local_hub.daemon.errors import ProjectError
+from hub.local_hub.daemon.kernel_pool import KernelPool, PoolSettings
+from hub.local_hub.daemon.kernel_run import (
+    Budget,
+    KernelDied,
+    KernelProcess,
+    LimitExceeded,
+    Limits,
+)
 from hub.local_hub.daemon.paths import ProjectPaths
 
 if TYPE_CHECKING:
     from hub.local_hub.daemon.connection import HubConnection
     from hub.local_hub.daemon.handlers import Handler
 
+RUNTIME_DIR = "jupyter"  # under HOME/.smc
+
+
+class ExecLimits(msgspec.Struct, kw_only=True):
+    timeout_ms: int | None = None
+    timeout_ms_per_cell: int | None = None
+    max_output: int | None = None
+    max_output_per_cell: int | None = None
+
+
+class PoolOptions(msgspec.Struct, kw_only=True):
+    """The hub's pool settings, sent with every request (the daemon keeps the last)."""
+
+    max_kernels: int | None = None
+    idle_s: float | None = None
+    max_running: int | None = None
+
+
+class JupyterKernels(m.Request, tag="jupyter_kernels"):
+    pass
+
+
+class JupyterExecute(m.Request, tag="jupyter_execute"):
+    input: str
+    kernel: str
+    history: list[str] | None = None
+    path: str | None = None
+    limits: ExecLimits | None = None
+    pool_options: PoolOptions | None = None
+
+
+class JupyterStartPool(m.Request, tag="jupyter_start_pool"):
+    kernels: dict[str, int]
+    pool_options: PoolOptions | None = None
+
 
 class Kernels:
     def __init__(self, config: DaemonConfig, paths: ProjectPaths) -> None:
         self.config = config
         self.paths = paths
+        self.specs = KernelSpecManager()
+        self._runtime_dir = config.smc_dir / RUNTIME_DIR
+        self.pool = KernelPool(self._new_kernel, str(paths.home))
+        self.pool.settings = PoolSettings(
+            max_kernels=config.jupyter_pool_max_kernels, idle_s=config.jupyter_pool_idle_s
+        )
+        self.max_running = config.jupyter_max_running
+        self.running: set[KernelProcess] = set()
+        self.cold_starts = 0
+
+    def _new_kernel(self, name: str) -> KernelProcess:
+        return KernelProcess(name, self.specs, self._runtime_dir, self.config.env)
+
+    def configure(self, options: PoolOptions | None) -> None:
+        if options is None:
+            return
+        current = self.pool.settings
+        self.pool.settings = PoolSettings(
+            max_kernels=current.max_kernels if options.max_kernels is None else options.max_kernels,
+            idle_s=current.idle_s if options.idle_s is None else options.idle_s,
+            start_timeout_s=current.start_timeout_s,
+        )
+        if options.max_running is not None:
+            self.max_running = options.max_running
+
+    # ------------------------------------------------------------------------- requests
+
+    def kernel_list(self) -> list[dict[str, Any]]:
+        out = []
+        for name, entry in sorted(self.specs.get_all_specs().items()):
+            spec = entry.get("spec", {})
+            out.append(
+                {
+                    "name": name,
+                    "display_name": spec.get("display_name", name),
+                    "language": spec.get("language", ""),
+                    "interrupt_mode": spec.get("interrupt_mode", "signal"),
+                    "metadata": spec.get("metadata", {}),
+                }
+            )
+        return out
+
+    def _check_kernel(self, name: str) -> None:
+        try:
+            self.specs.get_kernel_spec(name)
+        except NoSuchKernel:
+            names = ", ".join(sorted(self.specs.find_kernel_specs())) or "none"
+            raise ProjectError(
+                f"jupyter_execute: no kernel named '{name}' (available: {names})"
+            ) from None
+
+    def _working_directory(self, path: str | None) -> str:
+        if not path:
+            return str(self.paths.home)
+        real = self.paths.resolve(path)
+        directory = real if path.endswith("/") else real.parent
+        if not directory.is_dir():
+            rel = self.paths.relative(directory) or "."
+            raise ProjectError(f"jupyter_execute: directory '{rel}' does not exist")
+        return str(directory)
+
+    async def execute(self, msg: JupyterExecute) -> dict[str, Any]:
+        self._check_kernel(msg.kernel)
+        cwd = self._working_directory(msg.path)
+        limits = _limits(msg.limits)
+        if len(self.running) >= self.max_running:
+            raise ProjectError(
+                "jupyter_execute: too many kernels running in this project"
+                f" (at most {self.max_running}); try again later"
+            )
+        budget = Budget(limits)
+        kernel = self.pool.take(msg.kernel)
+        pooled = kernel is not None
+        if kernel is not None and cwd != str(self.paths.home) and kernel.language != "python":
+            await kernel.kill()  # cannot move it: start one in the right directory
+            kernel, pooled = None, False
+        if kernel is None:
+            kernel = self._new_kernel(msg.kernel)
+            self.cold_starts += 1
+        self.running.add(kernel)
+        try:
+            if not pooled:
+                timeout = budget.remaining_s()
+                if timeout <= 0:
+                    raise LimitExceeded(budget.cell_timeout_s()[1])
+                try:
+                    await kernel.start(cwd, timeout)
+                except TimeoutError:
+                    raise LimitExceeded(
+                        "jupyter_execute: the kernel did not start within"
+                        f" {limits.timeout_ms / 1000:g} seconds"
+                    ) from None
+            elif cwd != str(self.paths.home):
+                await kernel.chdir(cwd, max(0.1, budget.remaining_s()))
+            ready_s = time.monotonic() - budget.started
+            for cell in msg.history or []:
+                await kernel.run(cell, budget)
+            output = await kernel.run(msg.input, budget)
+        except (LimitExceeded, KernelDied) as exc:
+            raise ProjectError(str(exc)) from None
+        except RuntimeError as exc:
+            # jupyter_client reports a kernel that died while starting this way
+            raise ProjectError(f"jupyter_execute: the kernel failed: {exc}") from None
+        finally:
+            self.running.discard(kernel)
+            await kernel.kill()
+        return {
+            "event": "jupyter_execute_response",
+            "output": output,
+            "total_time_s": round(time.monotonic() - budget.started, 6),
+            "pooled": pooled,
+            "kernel_ready_s": round(ready_s, 6),
+        }
+
+    async def start_pool(self, msg: JupyterStartPool) -> dict[str, Any]:
+        for name, count in msg.kernels.items():
+            self._check_kernel(name)
+            if count < 0:
+                raise ProjectError("jupyter_start_pool: a kernel count must not be negative")
+        ready = await self.pool.fill(msg.kernels)
+        return {
+            "event": "jupyter_start_pool",
+            "pool": ready,
+            "max_kernels": self.pool.settings.max_kernels,
+        }
+
+    # ------------------------------------------------------------------------- life
 
     def forget_link(self, conn: HubConnection) -> None:
-        """A hub's link ended."""
+        """A hub's link ended: its running executions are cancelled by the connection."""
 
     async def close(self) -> None:
         """The daemon stops: shut every kernel down."""
+        await self.pool.close()
+        for kernel in list(self.running):
+            await kernel.kill()
+        self.running.clear()
+        _remove_connection_files(self._runtime_dir)
 
 
-HANDLERS: dict[type[m.Request], Handler] = {}
+def _remove_connection_files(directory: Path) -> None:
+    """Files of kernels killed before jupyter_client could clean up after them."""
+    with contextlib.suppress(OSError):
+        for leftover in directory.glob("kernel-*.json"):
+            os.unlink(leftover)
+
+
+def _limits(requested: ExecLimits | None) -> Limits:
+    base = Limits()
+    if requested is None:
+        return base
+
+    def pick(value: int | None, default: int) -> int:
+        return default if value is None or value <= 0 else value
+
+    return Limits(
+        timeout_ms=pick(requested.timeout_ms, base.timeout_ms),
+        timeout_ms_per_cell=pick(requested.timeout_ms_per_cell, base.timeout_ms_per_cell),
+        max_output=pick(requested.max_output, base.max_output),
+        max_output_per_cell=pick(requested.max_output_per_cell, base.max_output_per_cell),
+    )
+
+
+async def jupyter_kernels(msg: JupyterKernels, conn: HubConnection) -> dict[str, Any]:
+    return {"event": "jupyter_kernels", "kernels": conn.project.kernels.kernel_list()}
+
+
+async def jupyter_execute(msg: JupyterExecute, conn: HubConnection) -> dict[str, Any]:
+    kernels = conn.project.kernels
+    kernels.configure(msg.pool_options)
+    return await kernels.execute(msg)
+
+
+async def jupyter_start_pool(msg: JupyterStartPool, conn: HubConnection) -> dict[str, Any]:
+    kernels = conn.project.kernels
+    kernels.configure(msg.pool_options)
+    return await kernels.start_pool(msg)
+
+
+HANDLERS: dict[type[m.Request], Handler] = {
+    JupyterKernels: jupyter_kernels,
+    JupyterExecute: jupyter_execute,
+    JupyterStartPool: jupyter_start_pool,
+}
