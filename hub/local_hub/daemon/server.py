@@ -73,7 +73,7 @@ class Project:
         )
         self.copies = Copies(self.paths, tmp)
         self.named_servers = NamedServers(config.home, env)
-        self.worksheets = Worksheets(config, self.paths)
+        self.worksheets = Worksheets(config, self.paths, self.broadcast)
         self.terminals = Terminals(config, self.paths)
         self.kernels = Kernels(config, self.paths)
         self.links: set[HubConnection] = set()
