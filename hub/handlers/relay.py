@@ -12,6 +12,7 @@ import msgspec
 from hub.errors import BadRequest, HubError
 from hub.handlers.context import Context
 from hub.handlers.registry import Routes
+from hub.live.output_rate import OutputRate
 from hub.projects.access import require
 from hub.protocol import Message, Reply
 from hub.protocol.messages import LocalHub, ProjectExec
@@ -103,13 +104,19 @@ async def local_hub(msg: LocalHub, ctx: Context) -> Reply | None:
     call = await conn.open_call(message)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    settings = ctx.hub.settings
+    rate = OutputRate(settings.stream_max_messages_per_s, settings.stream_max_bytes_per_s)
     try:
         while True:
             item = await call.next_relayed(deadline - loop.time(), timeout)
             if not item.multi_response:
                 last = item.message()
                 _set_id(last, outer_id)
+                _push_notice(ctx, rate, outer_id)
                 return last
+            if not rate.admit(len(item.payload or b"")):
+                continue  # over the stream's rate: dropped, and counted for the notice
+            _push_notice(ctx, rate, outer_id)
             # the parts of a stream pass through as bytes, only their id rewritten
             data = item.with_id(call.id, outer_id) if outer_id is not None else None
             if data is not None:
@@ -121,6 +128,16 @@ async def local_hub(msg: LocalHub, ctx: Context) -> Reply | None:
             await ctx.session.drain()
     finally:
         call.close()
+
+
+def _push_notice(ctx: Context, rate: OutputRate, outer_id: str | None) -> None:
+    """Tell the client what the rate limit dropped (the relay cannot know the parts' shape,
+    so the notice is a generic `output` part of the same stream)."""
+    notice = rate.take_notice()
+    if notice is not None:
+        part: dict[str, Any] = {"event": "output", "stderr": notice, "multi_response": True}
+        _set_id(part, outer_id)
+        ctx.session.push(part)
 
 
 def _set_id(reply: dict[str, Any], outer_id: str | None) -> None:

@@ -31,6 +31,7 @@ class OutputRate:
         "max_messages_per_s",
         "total_dropped_bytes",
         "total_dropped_messages",
+        "unlimited",
     )
 
     def __init__(
@@ -39,9 +40,15 @@ class OutputRate:
         max_bytes_per_s: float,
         clock: Callable[[], float] | None = None,
     ) -> None:
+        self._clock = clock or time.monotonic
+        self.unlimited = max_messages_per_s <= 0 and max_bytes_per_s <= 0
+        # a limit of 0 (or less) is no limit on that count
+        if max_messages_per_s <= 0:
+            max_messages_per_s = float("inf")
+        if max_bytes_per_s <= 0:
+            max_bytes_per_s = float("inf")
         self.max_messages_per_s = max_messages_per_s
         self.max_bytes_per_s = max_bytes_per_s
-        self._clock = clock or time.monotonic
         self._messages = float(max_messages_per_s)
         self._bytes = float(max_bytes_per_s)
         self._last = self._clock()
@@ -52,6 +59,8 @@ class OutputRate:
 
     def admit(self, nbytes: int) -> bool:
         """Take one message of `nbytes` from the budget; False (and counted) if it is spent."""
+        if self.unlimited:
+            return True
         now = self._clock()
         elapsed = now - self._last
         self._last = now
@@ -80,10 +89,17 @@ class OutputRate:
         """The truncation notice for what was dropped since the last notice, once."""
         if not self.dropped_messages:
             return None
+        limits = [
+            f"{limit:g} {unit}"
+            for limit, unit in (
+                (self.max_messages_per_s, "messages"),
+                (self.max_bytes_per_s, "bytes"),
+            )
+            if limit != float("inf")
+        ]
         text = (
             f"[output truncated: {self.dropped_messages} messages ({self.dropped_bytes} bytes)"
-            f" dropped; the limit is {self.max_messages_per_s:g} messages and"
-            f" {self.max_bytes_per_s:g} bytes per second]"
+            f" dropped; the limit is {' and '.join(limits)} per second]"
         )
         self.dropped_messages = 0
         self.dropped_bytes = 0

@@ -64,3 +64,13 @@ def test_notice_once_per_drop_with_counts() -> None:
     assert "2 messages and 1000 bytes per second" in notice
     assert rate.take_notice() is None
     assert rate.total_dropped_messages == 2 and rate.total_dropped_bytes == 12
+
+
+def test_zero_is_no_limit_on_that_count() -> None:
+    clock = Clock()
+    unlimited = OutputRate(max_messages_per_s=0, max_bytes_per_s=0, clock=clock)
+    assert unlimited.unlimited and all(unlimited.admit(10**6) for _ in range(10_000))
+    bytes_only = OutputRate(max_messages_per_s=0, max_bytes_per_s=100, clock=clock)
+    assert sum(bytes_only.admit(10) for _ in range(1000)) == 10
+    notice = bytes_only.take_notice()
+    assert notice is not None and notice.endswith("the limit is 100 bytes per second]")
