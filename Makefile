@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 DATA_DIR ?= ./data
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit bench clean system-deps
 
 $(BIN)/hub: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy --strict hub
 
-test: lint typecheck
+system-deps:
+	bash scripts/system-deps.sh
+
+test: lint typecheck system-deps
 	$(BIN)/pytest -q
 
 bench: install
