@@ -15,6 +15,10 @@
 `stream()` yields every reply of a multi-response call until the last one.
 Messages the hub pushes without an id (`signed_in` after a cookie,
 `remember_me_failed`, `version`, `reconnect`, `cookies`) wait in `pushes`.
+
+Terminals: binary frames carry a terminal's bytes, the first byte being the
+`data_channel` of `session_started`. `send_binary(channel, data)` types into a
+terminal; `next_binary()` returns the next binary frame as (channel, data).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class HubClient:
         self.conn = conn
         self.timeout = timeout
         self.pushes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.binary: asyncio.Queue[bytes] = asyncio.Queue()
         self._waiting: dict[str, asyncio.Queue[dict[str, Any]]] = {}
         self._reader = asyncio.get_running_loop().create_task(self._read())
         self.closed = asyncio.Event()
@@ -85,6 +90,7 @@ class HubClient:
         try:
             async for frame in self.conn:
                 if isinstance(frame, bytes):
+                    self.binary.put_nowait(frame)
                     continue
                 try:
                     msg = json.loads(frame)
@@ -137,6 +143,15 @@ class HubClient:
                     return
         finally:
             self._waiting.pop(message_id, None)
+
+    async def send_binary(self, channel: int, data: bytes) -> None:
+        """Send `data` to the terminal on `channel` (one binary frame)."""
+        await self.conn.send(bytes((channel,)) + data)
+
+    async def next_binary(self, timeout: float | None = None) -> tuple[int, bytes]:
+        """The next binary frame from the hub, as (data channel, bytes)."""
+        frame = await asyncio.wait_for(self.binary.get(), timeout or self.timeout)
+        return (frame[0] if frame else 0), frame[1:]
 
     async def next_push(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message the hub sent without a pending call's id."""

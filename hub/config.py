@@ -125,6 +125,15 @@ class Settings:
     # --- live code: worksheets ---------------------------------------------------
 
     # --- live code: terminals ----------------------------------------------------
+    terminals_per_client: int = setting(
+        16, "terminals one connection may have attached at once (data channels, at most 255)"
+    )
+    terminal_max_input_bytes: int = setting(
+        65536, "largest keystroke data in one binary frame (after the channel byte)"
+    )
+    terminal_start_timeout_s: float = setting(
+        30.0, "longest wait for a project to start or reattach a terminal"
+    )
 
     # --- live code: Jupyter ------------------------------------------------------
 

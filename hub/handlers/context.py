@@ -71,6 +71,9 @@ class Session(Protocol):
     def push_encoded(self, data: bytes) -> None:
         """Send one message that is already JSON (a relayed stream's part)."""
 
+    def push_binary(self, data: bytes) -> None:
+        """Send one binary frame: a data channel byte, then terminal bytes (WebSocket only)."""
+
     async def drain(self) -> None:
         """Wait while the client is behind on reading (paces a relayed stream)."""
 

@@ -782,6 +782,30 @@ class RemoveCollaborator(Message, tag="remove_collaborator", kw_only=True):
     account_id: UUID
 
 
+class TerminalResize(Message, tag="terminal_resize", kw_only=True):
+    id: str | UnsetType = UNSET
+    session_uuid: str
+    rows: int
+    cols: int
+
+
+class TerminalDetach(Message, tag="terminal_detach", kw_only=True):
+    id: str | UnsetType = UNSET
+    session_uuid: str
+
+
+class TerminalExited(Message, tag="terminal_exited", kw_only=True):
+    session_uuid: str
+    data_channel: int
+    exit_code: int | UnsetType = UNSET
+
+
+class TerminalDetached(Message, tag="terminal_detached", kw_only=True):
+    session_uuid: str
+    data_channel: int
+    reason: str
+
+
 EXTENSIONS: dict[str, str] = {
     "account_created": (
         "gains optional `api_key`: create_account with get_api_key returns the new key here"
@@ -813,6 +837,22 @@ EXTENSIONS: dict[str, str] = {
     "sagews_interrupt": "gains optional `project_id`, as sagews_execute_code",
     "sagews_quit": "gains optional `project_id`, as sagews_execute_code",
     "sagews_start": "gains optional `project_id`, as sagews_execute_code",
+    "terminal_resize": (
+        "new event {id, session_uuid, rows, cols}: resizes a terminal this connection is"
+        " attached to; replies success (CoCalc sent a resize inside its own channel protocol)"
+    ),
+    "terminal_detach": (
+        "new event {id, session_uuid}: this connection stops receiving the terminal and frees"
+        " its data_channel; the terminal keeps running; replies success"
+    ),
+    "terminal_exited": (
+        "new push {session_uuid, data_channel, exit_code}: the terminal's process ended;"
+        " its data_channel is free again"
+    ),
+    "terminal_detached": (
+        "new push {session_uuid, data_channel, reason}: the hub lost its link to the project;"
+        " the terminal may still run, and start_session with the same session_uuid reattaches"
+    ),
 }
 
 ALL_MESSAGES: tuple[type[Message], ...] = (
@@ -921,6 +961,10 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     JupyterKernels,
     JupyterStartPool,
     UserAuthToken,
+    TerminalResize,
+    TerminalDetach,
+    TerminalExited,
+    TerminalDetached,
 )
 BY_EVENT: dict[str, type[Message]] = {str(cls.__struct_config__.tag): cls for cls in ALL_MESSAGES}
 

@@ -50,6 +50,12 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 
+class BinaryFrame(bytes):
+    """An outbound frame sent as a binary WebSocket frame (terminal data), not as text."""
+
+    __slots__ = ()
+
+
 class ClientSession(SessionBase):
     kind: Literal["websocket"] = "websocket"
 
@@ -123,6 +129,11 @@ class ClientSession(SessionBase):
     def push_encoded(self, data: bytes) -> None:
         self.send(data)
 
+    def push_binary(self, data: bytes) -> None:
+        """Queue one binary frame (a data channel byte and terminal bytes), in order with
+        the text frames, under the same bound on the outbound queue."""
+        self.send(BinaryFrame(data))
+
     async def drain(self) -> None:
         """Wait while more than half of the outbound queue is taken, so a relayed
         stream goes at the client's pace instead of filling the queue."""
@@ -174,6 +185,7 @@ class ClientSession(SessionBase):
         ready = self._out_ready
         send_frame = self.ws.send_frame
         text = WSMsgType.TEXT
+        binary = WSMsgType.BINARY
         try:
             while True:
                 await ready.wait()
@@ -183,7 +195,8 @@ class ClientSession(SessionBase):
                 self._writing = True
                 try:
                     while out:
-                        await send_frame(out.popleft(), text)
+                        data = out.popleft()
+                        await send_frame(data, binary if type(data) is BinaryFrame else text)
                         self.sent += 1
                 finally:
                     self._writing = False

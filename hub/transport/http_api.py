@@ -88,6 +88,9 @@ class HttpSession(SessionBase):
         if isinstance(decoded, dict):
             self.pushed.append(decoded)
 
+    def push_binary(self, data: bytes) -> None:
+        pass  # terminals need a WebSocket; start_session refuses HTTP requests
+
     async def drain(self) -> None:
         pass  # only the first reply is sent, after the handler returns
 

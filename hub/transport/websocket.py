@@ -67,6 +67,7 @@ class WebSocketEndpoint:
         finally:
             if self.hub.feeds is not None:
                 self.hub.feeds.drop_owner(session)
+            self.hub.live.terminals.forget_session(session)
             await session.release()
             self.sessions.discard(session)
             self.hub.metrics.connections.dec()
@@ -82,6 +83,7 @@ class WebSocketEndpoint:
     async def _serve(self, session: ClientSession, ws: web.WebSocketResponse) -> None:
         router = self.router
         metrics = self.hub.metrics
+        terminals = self.hub.live.terminals
         now = asyncio.get_running_loop().time
         async for frame in ws:
             session.last_seen = now()
@@ -122,8 +124,15 @@ class WebSocketEndpoint:
             elif frame.type is WSMsgType.PONG:
                 pass  # last_seen is all a pong is for
             elif frame.type is WSMsgType.BINARY:
-                # terminal data channels arrive with projects; until then say so
-                session.send(encode_error("binary frames are not accepted on this hub yet", None))
+                # keystrokes for a terminal: the first byte names the data channel. Awaited
+                # here, so a client typing faster than its project reads is slowed down.
+                session.received += 1
+                try:
+                    await terminals.input(session, frame.data)
+                except Exception:
+                    metrics.errors.labels("internal").inc()
+                    log.exception("terminal input failed")
+                    session.send(encode_error("could not handle the binary frame", None))
             elif frame.type is WSMsgType.ERROR:
                 exc_info = ws.exception()
                 if ws.close_code == CloseCode.MESSAGE_TOO_BIG:

@@ -97,6 +97,10 @@ def test_extensions() -> None:
         "sagews_interrupt",
         "sagews_quit",
         "sagews_start",
+        "terminal_resize",
+        "terminal_detach",
+        "terminal_exited",
+        "terminal_detached",
     }
     token = m.UserAuthToken(id="r1", auth_token="x" * 24)
     assert token.auth_token == "x" * 24
