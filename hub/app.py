@@ -47,6 +47,7 @@ from hub.local_hub.pool import LinkSettings, ProjectLinks
 from hub.local_hub.reachable import daemon_runnable_by_others
 from hub.local_hub.runner import LocalProcessRunner
 from hub.metrics import Metrics
+from hub.peers import HubRegistration, advertised_host
 from hub.projects.access import AccessCache, require
 from hub.projects.copy import CopyWorker
 from hub.query.changes import ChangeLog
@@ -57,6 +58,7 @@ from hub.state import HubState
 from hub.transport.blobs import BlobRoutes
 from hub.transport.http_api import HttpApi
 from hub.transport.http_routes import HttpRoutes
+from hub.transport.web_console import WebConsole
 from hub.transport.websocket import WebSocketEndpoint
 
 log = structlog.get_logger()
@@ -92,6 +94,7 @@ class Hub:
         self._stopped = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
         self.change_log: ChangeLog | None = None
+        self.registration: HubRegistration | None = None
 
     @property
     def url(self) -> str:
@@ -143,10 +146,21 @@ class Hub:
             live=LiveServices.create(settings, links),
         )
         self.state.live.audience.may_write = write_access_check(self.state)
+        self.registration = HubRegistration(
+            self.db,
+            self.sessions,
+            hub_id,
+            advertised_host(settings.host, settings.advertise_host),
+            self.port,
+            settings.hub_heartbeat_s,
+        )
+        await self.registration.register()
+        metrics.watch_peers(self.registration)
         loop = asyncio.get_running_loop()
         self._background = [
             loop.create_task(keep_alive(self.sessions, settings.ws_heartbeat_s)),
             loop.create_task(clean_up_expired(self.db, settings.cleanup_interval_s)),
+            loop.create_task(self.registration.run()),
         ]
         app = self._make_app(self.state)
         self._runner = web.AppRunner(
@@ -175,6 +189,8 @@ class Hub:
         blob_routes = BlobRoutes(state)
         app.router.add_get("/blobs/{blob_id}", blob_routes.download)
         app.router.add_post("/blobs", blob_routes.upload)
+        if settings.web_console:
+            WebConsole().add_routes(app)
         return app
 
     async def stop(self) -> None:
@@ -185,6 +201,8 @@ class Hub:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        if self.registration is not None:
+            await self.registration.unregister()  # peers and `hub status` see us leave first
         if self._runner is not None:
             counts = await self.sessions.shutdown(self.settings.shutdown_grace_s)
             await self._runner.cleanup()

@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--api-key", action="store_true", help="also make and print an API key")
     Settings.add_arguments(create)
 
+    status = commands.add_parser("status", help="list the hub processes serving this database")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    Settings.add_arguments(status)
+
     api_docs = commands.add_parser("api-docs", help="print the HTTP API reference (Markdown)")
     api_docs.add_argument("--json", action="store_true", help="print JSON instead")
     return parser
@@ -64,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(_migrate(settings))
     if args.command == "account":
         return _run(_account_create(settings, args))
+    if args.command == "status":
+        return _run(_status(settings, as_json=args.json))
     return 2
 
 
@@ -127,6 +133,34 @@ async def _account_create(settings: Settings, args: argparse.Namespace) -> int:
         print(msgspec.json.encode({"error": str(exc)}).decode())
         return 1
     print(msgspec.json.encode(result).decode())
+    return 0
+
+
+async def _status(settings: Settings, *, as_json: bool) -> int:
+    import asyncpg
+
+    from hub.db import hub_servers
+    from hub.db.migrate import migrate
+
+    async def work(dsn: str) -> list[hub_servers.HubServer]:
+        await migrate(dsn)  # a database no hub has used yet simply has no hubs
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await hub_servers.alive(conn)
+        finally:
+            await conn.close()
+
+    hubs = await _with_database(settings, work)
+    if as_json:
+        print(msgspec.json.encode({"hubs": [h.as_json() for h in hubs]}).decode())
+        return 0
+    print(f"{len(hubs)} hub(s) serving, {sum(h.clients for h in hubs)} client(s)")
+    if hubs:
+        print(f"{'HUB':<40} {'ADDRESS':<28} {'PID':>7} {'CLIENTS':>8}  LAST HEARTBEAT")
+        for h in hubs:
+            address = f"{h.host}:{h.port}"
+            beat = h.heartbeat.strftime("%Y-%m-%d %H:%M:%S UTC")
+            print(f"{h.hub_id:<40} {address:<28} {h.pid:>7} {h.clients:>8}  {beat}")
     return 0
 
 

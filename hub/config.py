@@ -34,6 +34,15 @@ class Settings:
     )
     log_level: str = setting("info", "log level: debug, info, warning, error")
     log_format: str = setting("json", "log format: json or console")
+    web_console: bool = setting(True, "serve the web console at / and /web/")
+    advertise_host: str = setting(
+        "",
+        "host this hub is reached at, listed in hub_servers (empty: --host, or the machine's"
+        " name when --host is a wildcard)",
+    )
+    hub_heartbeat_s: float = setting(
+        10.0, "how often this hub renews its hub_servers row; 3 missed beats and it is gone"
+    )
 
     # --- WebSocket sessions ----------------------------------------------------
     max_message_bytes: int = setting(20 * MiB, "largest WebSocket frame accepted (close 1009)")
@@ -123,6 +132,12 @@ class Settings:
     )
 
     # --- live code: worksheets ---------------------------------------------------
+    worksheet_output_window: int = setting(
+        32, "sagews_output parts a cell sends before it waits for a sagews_output_ack"
+    )
+    worksheet_timeout_s: float = setting(
+        60.0, "longest wait for sagews_start, sagews_interrupt and sagews_quit"
+    )
 
     # --- live code: terminals ----------------------------------------------------
     terminals_per_client: int = setting(
@@ -136,6 +151,41 @@ class Settings:
     )
 
     # --- live code: Jupyter ------------------------------------------------------
+    jupyter_api_enabled: bool = setting(
+        False, "serve jupyter_* without a project_id from the hub's shared pool project"
+    )
+    jupyter_pool_project_id: str = setting(
+        "00000000-0000-4000-8000-00000000a001",
+        "the project the shared pool's kernels run in (needs no database row)",
+    )
+    jupyter_timeout_s: float = setting(45.0, "jupyter_execute in a project: total time")
+    jupyter_cell_timeout_s: float = setting(30.0, "jupyter_execute in a project: time per cell")
+    jupyter_max_output_bytes: int = setting(5_000_000, "jupyter_execute in a project: output")
+    jupyter_max_cell_output_bytes: int = setting(
+        1_000_000, "jupyter_execute in a project: output of one cell"
+    )
+    jupyter_pool_timeout_s: float = setting(30.0, "jupyter_execute in the shared pool: total time")
+    jupyter_pool_cell_timeout_s: float = setting(
+        15.0, "jupyter_execute in the shared pool: time per cell"
+    )
+    jupyter_pool_max_output_bytes: int = setting(
+        2_500_000, "jupyter_execute in the shared pool: output"
+    )
+    jupyter_pool_max_cell_output_bytes: int = setting(
+        500_000, "jupyter_execute in the shared pool: output of one cell"
+    )
+    jupyter_cache_s: float = setting(
+        86400.0, "how long a jupyter_execute result answers identical requests (0: no cache)"
+    )
+    jupyter_pooled_kernels: int = setting(
+        4, "pre-started kernels (ready and starting) one project keeps at most"
+    )
+    jupyter_pooled_idle_s: float = setting(
+        600.0, "a pre-started kernel nobody used for this long is shut down"
+    )
+    jupyter_max_running: int = setting(
+        8, "kernels running jupyter_execute in one project at once; more are refused"
+    )
 
     # --- database ------------------------------------------------------------
     db_pool_min: int = setting(2, "connections the pool keeps open")

@@ -9,11 +9,16 @@ turned into Prometheus families only when /metrics is scraped.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
@@ -72,6 +77,33 @@ class _EventCollector(Collector):
         yield seconds
 
 
+class PeerSource(Protocol):
+    hub_id: str
+
+    @property
+    def peers(self) -> Sequence[Any]: ...
+
+
+class _PeerCollector(Collector):
+    def __init__(self, source: PeerSource) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        peers = list(self.source.peers)
+        alive = GaugeMetricFamily("hub_servers", "hub processes alive on this database")
+        alive.add_metric([], len(peers))
+        clients = GaugeMetricFamily(
+            "hub_server_clients",
+            "connected clients of each hub at its last heartbeat",
+            labels=["hub_id", "host", "port", "this_hub"],
+        )
+        for peer in peers:
+            this = "1" if peer.hub_id == self.source.hub_id else "0"
+            clients.add_metric([peer.hub_id, peer.host, str(peer.port), this], peer.clients)
+        yield alive
+        yield clients
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -98,6 +130,10 @@ class Metrics:
         self.database_up = Gauge(
             "hub_database_up", "1 when PostgreSQL answers, else 0", registry=self.registry
         )
+
+    def watch_peers(self, registration: PeerSource) -> None:
+        """Show the hubs of `hub_servers` (as of the last heartbeat) on /metrics."""
+        self.registry.register(_PeerCollector(registration))
 
     def for_event(self, event: str, transport: str) -> EventTiming:
         """The timing of one event on one transport, made on first use."""

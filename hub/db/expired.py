@@ -1,11 +1,12 @@
-"""Deleting rows whose time is up: blobs, remember-me cookies, impersonation tokens."""
+"""Deleting rows whose time is up: blobs, remember-me cookies, impersonation tokens, hubs
+cached Jupyter results."""
 
 from __future__ import annotations
 
 from hub.db.database import Queryable
 
 # fixed table names, never from input
-_TABLES = ("blobs", "remember_me", "auth_tokens")
+_TABLES = ("blobs", "remember_me", "auth_tokens", "jupyter_execute_cache", "hub_servers")
 
 
 async def delete_expired(db: Queryable) -> dict[str, int]:

@@ -15,6 +15,12 @@ async def test_only_expired_rows_are_deleted(db: Database) -> None:
     await blobs.save(db, dead, b"drop", ttl_s=3600)
     await db.execute("UPDATE blobs SET expire = now() - interval '1 second' WHERE id = $1", dead)
     counts = await delete_expired(db)
-    assert counts == {"blobs": 1, "remember_me": 0, "auth_tokens": 0}
+    assert counts == {
+        "blobs": 1,
+        "remember_me": 0,
+        "auth_tokens": 0,
+        "jupyter_execute_cache": 0,
+        "hub_servers": 0,
+    }
     assert await blobs.get(db, live) is not None
     assert await db.fetchval("SELECT count(*) FROM blobs") == 1
