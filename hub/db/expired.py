@@ -1,5 +1,5 @@
-"""Deleting rows whose time is up: blobs, remember-me cookies, impersonation tokens, hubs
-cached Jupyter results."""
+"""Deleting rows whose time is up: blobs, remember-me cookies, impersonation tokens,
+cached Jupyter results, and the rows of hubs that stopped renewing theirs."""
 
 from __future__ import annotations
 

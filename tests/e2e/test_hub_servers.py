@@ -58,9 +58,8 @@ async def test_two_hubs_see_each_other_and_leave(hub, dsn, connect, tmp_path) ->
 
             await eventually(counted, timeout=10)
 
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"{hub.url}/metrics") as response:
-                    text = await response.text()
+            async with aiohttp.ClientSession() as http, http.get(f"{hub.url}/metrics") as response:
+                text = await response.text()
             assert "hub_servers 2.0" in text
             assert f'hub_id="{hub.state.hub_id}",port="{hub.port}",this_hub="1"' in text
 
