@@ -297,3 +297,70 @@ async def test_client_that_never_reads_is_closed_others_keep_output(hub: Hub, co
     finally:
         raw.close()
         await close(c)
+
+
+# ------------------------------------------------------------------ endings of an attachment
+
+
+async def test_terminal_outlives_its_clients_and_the_link(hub: Hub, connect) -> None:
+    c, _ = await account(connect, "term-life@example.com")
+    try:
+        pid = await new_project(c)
+        started = await start(c, pid)
+        tid, ch = started["session_uuid"], started["data_channel"]
+        async with connect() as other:
+            await other.sign_in("term-life@example.com", PASSWORD)
+            och = (await start(other, pid, session_uuid=tid))["data_channel"]
+            await type_in(other, och, "X=21\n")
+        # the other connection closed: only it was detached
+        await type_in(c, ch, "echo x$((X*2))\n")
+        await read_until(c, ch, b"x42")
+        # the hub loses its link to the project: the client is told, the shell runs on
+        conn = await hub.state.projects.get(uuid.UUID(pid))
+        await conn.close()
+        detached = await pushed(c, "terminal_detached")
+        assert detached["session_uuid"] == tid and detached["data_channel"] == ch
+        assert "lost the connection to project" in detached["reason"]
+        again = await start(c, pid, session_uuid=tid)
+        await type_in(c, again["data_channel"], "echo y$((X*3))\n")
+        await read_until(c, again["data_channel"], b"y63")
+        await type_in(c, again["data_channel"], "sleep 0.3; echo late$((X+1))\n")
+    finally:
+        await close(c)
+    # nobody is attached while it prints; a new connection finds it in the scrollback
+    async with connect() as back:
+        await back.sign_in("term-life@example.com", PASSWORD)
+        ch = (await start(back, pid, session_uuid=tid))["data_channel"]
+        await read_until(back, ch, b"late22")
+
+
+@pytest.mark.parametrize("hub_overrides", [{"project_access_cache_s": 0.0}])
+async def test_signed_out_or_removed_clients_are_detached(connect) -> None:
+    owner, _ = await account(connect, "term-rm-own@example.com")
+    friend, friend_me = await account(connect, "term-rm-friend@example.com")
+    try:
+        pid = await new_project(owner)
+        await owner.call("invite_collaborator", project_id=pid, account_id=friend_me["account_id"])
+        a = await start(owner, pid)
+        tid, ach = a["session_uuid"], a["data_channel"]
+        fch = (await start(friend, pid, session_uuid=tid))["data_channel"]
+        await owner.call("remove_collaborator", project_id=pid, account_id=friend_me["account_id"])
+        await type_in(owner, ach, "echo gone$((1+1))\n")
+        await read_until(owner, ach, b"gone2")
+        detached = await pushed(friend, "terminal_detached")
+        assert detached == {
+            "event": "terminal_detached",
+            "session_uuid": tid,
+            "data_channel": fch,
+            "reason": "no write access to the project",
+        }
+        await type_in(friend, fch, "echo sneaky\n")
+        assert (await pushed(friend, "error"))["error"] == f"no terminal on data channel {fch}"
+        # signing out ends the owner's attachment too
+        await owner.call("sign_out")
+        await type_in(owner, ach, "echo after sign-out\n")
+        assert (await pushed(owner, "terminal_detached"))["reason"] == "signed out"
+        assert (await pushed(owner, "error"))["error"] == f"no terminal on data channel {ach}"
+    finally:
+        await close(owner)
+        await close(friend)
