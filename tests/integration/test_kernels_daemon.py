@@ -123,7 +123,9 @@ async def test_output_limits_at_their_edge(local_hub: LocalHub) -> None:
     )
     assert over["error"] == f"jupyter_execute: output exceeded {n + overhead + 1} bytes"
     cell = await execute(
-        local_hub, input="while True: print('y' * 1000)", limits={"max_output_per_cell": 50_000}
+        local_hub,
+        input="import time\nwhile True: print('y' * 1000); time.sleep(0.005)",
+        limits={"max_output_per_cell": 50_000},
     )
     assert cell["error"] == "jupyter_execute: a cell's output exceeded 50000 bytes"
     await eventually(lambda: kernel_pids(local_hub.home) == [], 5)

@@ -44,6 +44,7 @@ class KernelPool:
         self._tasks: set[asyncio.Task[None]] = set()
         self._culler: asyncio.Task[None] | None = None
         self._closed = False
+        self._changed = asyncio.Event()
         self.recycled = 0
         """Kernels started to replace one taken (for tests and the benchmark)."""
         self.culled = 0
@@ -62,14 +63,27 @@ class KernelPool:
 
     # ------------------------------------------------------------------------- use
 
-    def take(self, name: str) -> KernelProcess | None:
-        """A ready kernel of `name` (the caller owns and kills it), or None; refills."""
-        ready = self._ready.get(name)
-        kernel = ready.pop() if ready else None
-        if kernel is not None:
-            self.recycled += 1
-            self._refill(name)
-        return kernel
+    async def take(self, name: str) -> KernelProcess | None:
+        """A ready kernel of `name` (the caller owns and kills it), or None; refills.
+
+        When none is ready but one is starting, waits for it: it is ready sooner
+        than a kernel started now would be.
+        """
+        while True:
+            ready = self._ready.get(name)
+            if ready:
+                kernel = ready.pop()
+                self.recycled += 1
+                self._refill(name)
+                return kernel
+            if not self._starting.get(name) or self._closed:
+                return None
+            changed = self._changed
+            await changed.wait()
+
+    def _signal(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     async def fill(self, wanted: dict[str, int]) -> dict[str, int]:
         """Raise the targets to `wanted` (within the bound) and wait for those kernels."""
@@ -105,6 +119,10 @@ class KernelPool:
         kernel = self._factory(name)
         try:
             await kernel.start(self._home, self.settings.start_timeout_s)
+            if self._closed:
+                await kernel.kill()
+            else:
+                self._ready.setdefault(name, []).append(kernel)
         except asyncio.CancelledError:
             await kernel.kill()
             raise
@@ -112,13 +130,10 @@ class KernelPool:
             # a kernel that cannot start would be retried forever: stop pooling that name
             log.warning("pooled kernel failed to start", kernel=name, error=str(exc))
             self.targets[name] = 0
-            return
         finally:
+            # counted as starting until it is ready, so a waiting take() never misses it
             self._starting[name] -= 1
-        if self._closed:
-            await kernel.kill()
-            return
-        self._ready.setdefault(name, []).append(kernel)
+            self._signal()
 
     def _ensure_culler(self) -> None:
         if self._culler is None or self._culler.done():
@@ -147,6 +162,7 @@ class KernelPool:
 
     async def close(self) -> None:
         self._closed = True
+        self._signal()
         tasks = list(self._tasks)
         if self._culler is not None:
             tasks.append(self._culler)

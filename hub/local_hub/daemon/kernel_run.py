@@ -194,14 +194,14 @@ class KernelProcess:
                     size = _size(output)
                     cell_bytes += size
                     budget.output_bytes += size
+                    if budget.output_bytes > budget.limits.max_output:
+                        raise LimitExceeded(
+                            f"jupyter_execute: output exceeded {budget.limits.max_output} bytes"
+                        )
                     if cell_bytes > budget.limits.max_output_per_cell:
                         raise LimitExceeded(
                             "jupyter_execute: a cell's output exceeded"
                             f" {budget.limits.max_output_per_cell} bytes"
-                        )
-                    if budget.output_bytes > budget.limits.max_output:
-                        raise LimitExceeded(
-                            f"jupyter_execute: output exceeded {budget.limits.max_output} bytes"
                         )
                     _append(outputs, output)
         except TimeoutError:

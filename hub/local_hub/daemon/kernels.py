@@ -152,7 +152,7 @@ class Kernels:
                 f" (at most {self.max_running}); try again later"
             )
         budget = Budget(limits)
-        kernel = self.pool.take(msg.kernel)
+        kernel = await self.pool.take(msg.kernel)
         pooled = kernel is not None
         if kernel is not None and cwd != str(self.paths.home) and kernel.language != "python":
             await kernel.kill()  # cannot move it: start one in the right directory
