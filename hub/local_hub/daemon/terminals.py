@@ -338,7 +338,8 @@ class Terminals:
             raise ProjectError(
                 f"too many terminals in this project (at most {self.config.max_terminals})"
             )
-        rows, cols = params.rows or 24, params.cols or 80
+        rows = 24 if params.rows is None else params.rows
+        cols = 80 if params.cols is None else params.cols
         _check_size(rows, cols)
         cwd = self.paths.resolve(params.path or "")
         if not cwd.is_dir():
