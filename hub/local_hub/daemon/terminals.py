@@ -147,8 +147,8 @@ class _Attachment:
             pass  # the link is gone; the connection tells Terminals to forget it
         finally:
             for item in self.items:
-                if isinstance(item, tuple) and item[2] is not None and not item[2].done():
-                    item[2].set_exception(ProjectError("the link closed"))
+                if isinstance(item, tuple) and item[2] is not None:
+                    item[2].cancel()  # the link is gone: its start_session has nobody to answer
             self.items.clear()
 
 
