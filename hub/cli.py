@@ -37,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--api-key", action="store_true", help="also make and print an API key")
     Settings.add_arguments(create)
 
+    loadtest = commands.add_parser("loadtest", help="simulated users against a running hub")
+    from hub.loadtest.cli import add_arguments as loadtest_arguments
+
+    loadtest_arguments(loadtest)
+
     status = commands.add_parser("status", help="list the hub processes serving this database")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     Settings.add_arguments(status)
@@ -56,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             sys.stdout.write(api_reference_markdown())
         return 0
+    if args.command == "loadtest":
+        from hub.loadtest.cli import main as loadtest_main
+
+        return loadtest_main(args)
     try:
         settings = Settings.load(args)
     except ValueError as exc:

@@ -1,0 +1,1 @@
+"""`hub loadtest`: simulated users against any hub, with a table and a JSON report."""
