@@ -364,3 +364,28 @@ async def test_signed_out_or_removed_clients_are_detached(connect) -> None:
     finally:
         await close(owner)
         await close(friend)
+
+
+async def test_clients_on_two_hubs_share_a_terminal(hub: Hub, connect) -> None:
+    c, _ = await account(connect, "term-two-hubs@example.com")
+    second = Hub(hub.state.settings)  # same database and projects, another port
+    await second.start()
+    try:
+        pid = await new_project(c)
+        started = await start(c, pid)
+        tid, ch = started["session_uuid"], started["data_channel"]
+        await type_in(c, ch, "echo one$((0+1))\n")
+        await read_until(c, ch, b"one1")
+        url = f"ws://127.0.0.1:{second.port}/hub"
+        async with HubClient.connect(url, timeout=seconds(10)) as other:
+            await other.sign_in("term-two-hubs@example.com", PASSWORD)
+            och = (await start(other, pid, session_uuid=tid))["data_channel"]
+            await read_until(other, och, b"one1")  # the scrollback, through the other hub
+            await type_in(other, och, "echo two$((1+1))\n")
+            await read_until(other, och, b"two2")
+            await read_until(c, ch, b"two2")
+            await type_in(c, ch, "echo three$((1+2))\n")
+            await read_until(other, och, b"three3")
+    finally:
+        await second.stop()
+        await close(c)
