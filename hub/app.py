@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -46,6 +47,7 @@ from hub.live.services import LiveServices
 from hub.local_hub.pool import LinkSettings, ProjectLinks
 from hub.local_hub.reachable import daemon_runnable_by_others
 from hub.local_hub.runner import LocalProcessRunner
+from hub.local_hub.runner_template import TemplateRunner
 from hub.metrics import Metrics
 from hub.peers import HubRegistration, advertised_host
 from hub.projects.access import AccessCache, require
@@ -115,7 +117,7 @@ class Hub:
         sock = _listen(settings.host, settings.port)
         self.port = sock.getsockname()[1]
         hub_id = f"{socket.gethostname()}:{self.port}:{os.getpid()}"
-        runner = make_runner(settings)
+        runner = choose_runner(settings)
         runner.start_reaper()
         links = ProjectLinks(runner, link_settings(settings))
         copies = CopyWorker(
@@ -264,6 +266,18 @@ def isolate_projects(settings: Settings) -> bool:
         " one Unix user per project (or --project-isolate-users off to silence this)"
     )
     return False
+
+
+def choose_runner(settings: Settings) -> LocalProcessRunner | TemplateRunner:
+    """The runner `project_runner` names: `local` (the default) or `template`."""
+    kind = settings.project_runner.strip().lower()
+    if kind == "template":
+        return TemplateRunner(
+            settings.project_address_template, Path(settings.project_token_key_file)
+        )
+    if kind != "local":
+        raise ValueError(f"project_runner must be local or template, not {kind!r}")
+    return make_runner(settings)
 
 
 def make_runner(settings: Settings) -> LocalProcessRunner:

@@ -102,6 +102,17 @@ class Settings:
     project_uid_range: str = setting(
         "", "uid range for project users, e.g. 200000-299999 (empty: useradd's system range)"
     )
+    project_runner: str = setting(
+        "local",
+        "what runs projects: local (a daemon per project on this machine) or template"
+        " (projects run elsewhere, e.g. pods, found by project_address_template)",
+    )
+    project_address_template: str = setting(
+        "", "template runner: HOST:PORT of a project, e.g. project-{project_id}.projects:6000"
+    )
+    project_token_key_file: str = setting(
+        "", "template runner: key file; a project's token is HMAC-SHA256(key, project_id) hex"
+    )
     project_access_cache_s: float = setting(
         10.0, "how long a confirmed project membership is trusted without a query (0: never)"
     )
