@@ -15,6 +15,7 @@ project's command environment, and their connection files live in HOME/.smc.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -89,6 +90,7 @@ class Kernels:
         )
         self.max_running = config.jupyter_max_running
         self.running: set[KernelProcess] = set()
+        self._killing: set[asyncio.Task[None]] = set()
         self.cold_starts = 0
 
     def _new_kernel(self, name: str) -> KernelProcess:
@@ -185,8 +187,7 @@ class Kernels:
             # jupyter_client reports a kernel that died while starting this way
             raise ProjectError(f"jupyter_execute: the kernel failed: {exc}") from None
         finally:
-            self.running.discard(kernel)
-            await kernel.kill()
+            self._dispose(kernel)
         return {
             "event": "jupyter_execute_response",
             "output": output,
@@ -194,6 +195,19 @@ class Kernels:
             "pooled": pooled,
             "kernel_ready_s": round(ready_s, 6),
         }
+
+    def _dispose(self, kernel: KernelProcess) -> None:
+        """Kill a used kernel after the reply is on its way (it counts as running until gone)."""
+
+        async def kill() -> None:
+            try:
+                await kernel.kill()
+            finally:
+                self.running.discard(kernel)
+
+        task = asyncio.get_running_loop().create_task(kill())
+        self._killing.add(task)
+        task.add_done_callback(self._killing.discard)
 
     async def start_pool(self, msg: JupyterStartPool) -> dict[str, Any]:
         for name, count in msg.kernels.items():
@@ -215,6 +229,7 @@ class Kernels:
     async def close(self) -> None:
         """The daemon stops: shut every kernel down."""
         await self.pool.close()
+        await asyncio.gather(*self._killing, return_exceptions=True)
         for kernel in list(self.running):
             await kernel.kill()
         self.running.clear()
