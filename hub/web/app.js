@@ -50,6 +50,12 @@ conn.onState = (state) => {
   const el = $("conn-state");
   el.textContent = state;
   el.dataset.state = state;
+  // a terminal's data channel belongs to the connection that ended
+  if (state !== "connected" && ui.terminal?.channel != null) {
+    ui.terminal.channel = null;
+    setTerminalInput(false);
+    $("term-status").textContent = "waiting for the connection…";
+  }
 };
 
 // --- accounts -----------------------------------------------------------------------
@@ -135,7 +141,7 @@ function signedIn(msg, byCookie) {
   renderAccount();
   openProjectsFeed();
   // after a reconnect, pick the terminal up where it was (the hub replays its scrollback)
-  if (again && ui.terminal && !ui.terminal.exited) attachTerminal().catch((e) => showError(e.message));
+  if (again && ui.terminal && !ui.terminal.exited && !ui.terminal.detached) attachTerminal().catch((e) => showError(e.message));
 }
 
 function signedOut() {
@@ -304,6 +310,11 @@ async function saveFile() {
 // --- terminal -----------------------------------------------------------------------
 
 async function openTerminal() {
+  const term = ui.terminal;
+  if (term?.detached && term.project_id === ui.current) {
+    term.detached = false; // the terminal ran on without us: attach to it again
+    return attachTerminal();
+  }
   closeTerminal();
   ui.terminal = { project_id: ui.current, session_uuid: undefined, channel: null, exited: false };
   await attachTerminal();
@@ -316,16 +327,23 @@ async function attachTerminal() {
   term.text = new TerminalText(); // the hub sends the scrollback first, so start clean
   $("term-output").textContent = "";
   $("term-status").textContent = "starting…";
-  const reply = await conn.call("start_session", {
-    type: "console",
-    project_id: term.project_id,
-    session_uuid: term.session_uuid,
-    params: { rows: 24, cols: 100 },
-  });
+  let reply;
+  try {
+    reply = await conn.call("start_session", {
+      type: "console",
+      project_id: term.project_id,
+      session_uuid: term.session_uuid,
+      params: { rows: 24, cols: 100 },
+    });
+  } catch (err) {
+    if (ui.terminal === term) $("term-status").textContent = "could not start";
+    throw err;
+  }
   if (ui.terminal !== term) return; // closed while starting
   term.session_uuid = reply.session_uuid;
   term.channel = reply.data_channel;
   $("term-status").textContent = "running";
+  $("term-open").textContent = "New terminal";
   setTerminalInput(true);
   $("term-input").focus();
 }
@@ -347,11 +365,16 @@ function sendKeys(text) {
 function terminalEnded(msg) {
   const term = ui.terminal;
   if (!term || term.session_uuid !== msg.session_uuid) return;
-  term.exited = true;
   term.channel = null;
   setTerminalInput(false);
-  $("term-status").textContent =
-    msg.event === "terminal_exited" ? `exited (${msg.exit_code ?? "?"})` : `detached: ${msg.reason}`;
+  if (msg.event === "terminal_exited") {
+    term.exited = true;
+    $("term-status").textContent = `exited (${msg.exit_code ?? "?"})`;
+  } else {
+    term.detached = true;
+    $("term-status").textContent = `detached: ${msg.reason}`;
+    $("term-open").textContent = "Reattach terminal";
+  }
 }
 
 function closeTerminal() {
@@ -360,6 +383,7 @@ function closeTerminal() {
   setTerminalInput(false);
   $("term-output").textContent = "";
   $("term-status").textContent = "";
+  $("term-open").textContent = "Open terminal";
   // leaving it running lets the user attach again later; just stop receiving it here
   if (term?.session_uuid && !term.exited && conn.state === "connected") {
     conn.call("terminal_detach", { session_uuid: term.session_uuid }).catch(() => {});

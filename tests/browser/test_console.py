@@ -167,3 +167,82 @@ async def test_edit_a_file(console: Any, connect: Any) -> None:
         await page.fill("#file-path", "../../../etc/passwd")
         await page.click("#file-open")
         await error_shown(console, "outside the project")
+
+
+async def test_a_terminal(console: Any, connect: Any) -> None:
+    page = console.page
+    await sign_up(console, "web-term@example.com")
+    await create_project(console, "term")
+    await page.click("#term-open")
+    await expect(page.locator("#term-status")).to_have_text("running")
+    output = page.locator("#term-output")
+    await page.fill("#term-input", "echo hi-$((6*7))")
+    await page.press("#term-input", "Enter")
+    await expect(output).to_contain_text("hi-42")
+    # colours and other escape codes do not reach the page
+    await page.fill("#term-input", r"printf '\033[1;31mred\033[0m-\033]0;title\007done\n'")
+    await page.press("#term-input", "Enter")
+    await expect(output).to_contain_text("red-done")
+    assert "\x1b" not in await output.inner_text()
+    # Ctrl-C reaches the program in the terminal
+    await page.fill("#term-input", "sleep 30; echo not-$((40+2))-interrupted")
+    await page.press("#term-input", "Enter")
+    await page.click("#term-ctrl-c")
+    await page.fill("#term-input", "echo after-$((1+1))")
+    await page.press("#term-input", "Enter")
+    await expect(output).to_contain_text("after-2")
+    assert "not-42-interrupted" not in await output.inner_text()
+    await console.screenshot("terminal")
+    await page.fill("#term-input", "exit 3")
+    await page.press("#term-input", "Enter")
+    await expect(page.locator("#term-status")).to_have_text("exited (3)")
+    await expect(page.locator("#term-input")).to_be_disabled()
+
+
+async def test_reconnects_by_itself_and_picks_up_where_it_was(
+    console: Any, connect: Any, hub: Any
+) -> None:
+    page = console.page
+    email = "web-reconnect@example.com"
+    await sign_up(console, email)
+    pid = await create_project(console, "before")
+    await page.click("#term-open")
+    await expect(page.locator("#term-status")).to_have_text("running")
+    await page.fill("#term-input", "export MARK=kept-$((2*3))")
+    await page.press("#term-input", "Enter")
+    # every state the indicator shows is recorded, however briefly it shows
+    await page.evaluate(
+        """() => {
+        window.seenStates = [];
+        const el = document.getElementById("conn-state");
+        new MutationObserver(() => window.seenStates.push(el.dataset.state))
+            .observe(el, {attributes: true});
+    }"""
+    )
+    sessions = hub.sessions.snapshot()
+    assert len(sessions) == 1
+    await sessions[0].shutdown(1011, "test drops the connection")
+    await expect(page.locator("#conn-state")).to_have_text("connected")
+    states = await page.evaluate("window.seenStates")
+    assert "reconnecting" in states and states[-1] == "connected", states
+    await expect(page.locator("#main")).to_be_visible()  # signed in again by the cookie
+    await console.screenshot("reconnected")
+    # the project feed is open again: a rename elsewhere shows up
+    async with same_account(connect, email) as other:
+        await other.call("query", query={"projects": {"project_id": pid, "title": "after"}})
+        await expect(page.locator(f'#projects button[data-project-id="{pid}"]')).to_have_text(
+            "after"
+        )
+    # the terminal was reattached: the same shell, with its scrollback
+    await expect(page.locator("#term-status")).to_have_text("running")
+    await expect(page.locator("#term-output")).to_contain_text("export MARK")
+    await page.fill("#term-input", "echo $MARK")
+    await page.press("#term-input", "Enter")
+    await expect(page.locator("#term-output")).to_contain_text("kept-6\n")
+    # a hub that stops says so first (`reconnect`) and refuses new connections; the page
+    # keeps trying, and is back as soon as the hub accepts again
+    await hub.sessions.shutdown(1.0)
+    await expect(page.locator("#conn-state")).to_have_text("reconnecting")
+    hub.sessions.accepting = True
+    await expect(page.locator("#conn-state")).to_have_text("connected")
+    await expect(page.locator(f'#projects button[data-project-id="{pid}"]')).to_have_text("after")
