@@ -14,7 +14,9 @@ The daemon talks to it over pipes, one JSON object per line:
   "sage"}` once, then per cell any number of `{"stdout": s}`, `{"stderr": s}`,
   `{"html": s}`, `{"md": s}`, `{"tex": {"tex", "display"}}`, `{"javascript":
   {"code", "obj"}}`, `{"file": {"path", "filename", "show", "temp"}}`,
-  `{"execute_javascript": {"code", "obj"}}`, and finally `{"done": true}`.
+  `{"execute_javascript": {"code", "obj"}}`, and finally `{"done": true}`, with
+  `"stderr": traceback` when the cell raised (the last message of a stream is
+  never dropped, so the traceback of an interrupted noisy cell is always seen).
 
 After start, fds 1 and 2 both point at the worker's stderr pipe: what the cell's
 own subprocesses write there reaches the cell as stdout (the daemon reads it).
@@ -41,6 +43,7 @@ from types import FrameType
 from typing import Any
 
 CHUNK_CHARS = 16 * 1024  # one stdout/stderr line carries at most this much text
+MAX_TRACEBACK_CHARS = 32 * 1024
 
 _proto_fd = -1
 _in_cell = False
@@ -187,10 +190,16 @@ class Worker:
                 command = json.loads(line)
             except ValueError:
                 continue
-            self.run_cell(str(command.get("code", "")), command.get("preparse") is not False)
-            send({"done": True})
+            error = self.run_cell(
+                str(command.get("code", "")), command.get("preparse") is not False
+            )
+            done: dict[str, Any] = {"done": True}
+            if error:
+                done["stderr"] = error
+            send(done)
 
-    def run_cell(self, code: str, preparse: bool) -> None:
+    def run_cell(self, code: str, preparse: bool) -> str | None:
+        """Run one cell; its traceback when it raised, else None."""
         global _in_cell, _held_interrupt
         self.cells += 1
         filename = f"<cell {self.cells}>"
@@ -215,22 +224,22 @@ class Worker:
             _in_cell = False
         except BaseException as exc:
             _in_cell = False
-            self.report(exc)
+            return self.report(exc)
         finally:
             _in_cell = False
+        return None
 
-    def report(self, exc: BaseException) -> None:
+    def report(self, exc: BaseException) -> str:
         tb = exc.__traceback__
         # drop this module's own frames (run_cell), keep the cell's
         while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
             tb = tb.tb_next
-        lines = traceback.format_exception(type(exc), exc, tb)
-        try:
-            sys.stderr.write("".join(lines))
-        except BaseException:
-            send({"stderr": f"{type(exc).__name__}\n"})
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
         with contextlib.suppress(Exception):
             self.close_figures()
+        if len(text) > MAX_TRACEBACK_CHARS:
+            text = "…" + text[-MAX_TRACEBACK_CHARS:]
+        return text
 
     def show_figures(self) -> None:
         """Every open matplotlib figure becomes a PNG `file` output, then is closed."""

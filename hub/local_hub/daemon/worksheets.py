@@ -10,8 +10,9 @@ Requests (from hubs):
 - `sagews_start {path}` → `success` once the worker is ready.
 - `sagews_execute_code {path, code, preparse, window}` → `sagews_output` parts,
   then the last `sagews_output` with `output.done`.
-- `sagews_output_ack {call_id}` (no reply): every part of that call sent so far
-  is acknowledged; `call_id` is the id of the execute request on this link.
+- `sagews_output_ack {call_id, count?}` (no reply): `count` parts of that call
+  are acknowledged (without `count`: every part sent so far); `call_id` is the id
+  of the execute request on this link.
 - `sagews_forget {call_id}` (no reply): the hub gave up on the call; its output
   is dropped and never waits for acks.
 - `sagews_interrupt {path}` and `sagews_quit {path}` → `success`.
@@ -59,6 +60,7 @@ class SagewsExecuteCode(m.Request, tag="sagews_execute_code"):
 
 class SagewsOutputAck(m.Request, tag="sagews_output_ack"):
     call_id: str
+    count: int | None = None
 
 
 class SagewsForget(m.Request, tag="sagews_forget"):
@@ -186,15 +188,12 @@ class Worksheets:
         finally:
             if self._executions.get(key) is ex:
                 del self._executions[key]
-        output: dict[str, Any] = {"done": True}
-        if outcome is not None:
-            output = {"stderr": f"{outcome}\n", "done": True}
-        return {"event": "sagews_output", "path": path, "output": output}
+        return {"event": "sagews_output", "path": path, "output": outcome}
 
-    def ack(self, conn: HubConnection, call_id: str) -> None:
+    def ack(self, conn: HubConnection, call_id: str, count: int | None) -> None:
         ex = self._executions.get((conn, call_id))
         if ex is not None:
-            ex.ack()
+            ex.ack(count)
 
     def forget(self, conn: HubConnection, call_id: str) -> None:
         ex = self._executions.get((conn, call_id))
@@ -241,7 +240,7 @@ async def sagews_execute_code(msg: SagewsExecuteCode, conn: HubConnection) -> di
 
 
 async def sagews_output_ack(msg: SagewsOutputAck, conn: HubConnection) -> None:
-    conn.project.worksheets.ack(conn, msg.call_id)
+    conn.project.worksheets.ack(conn, msg.call_id, msg.count)
 
 
 async def sagews_forget(msg: SagewsForget, conn: HubConnection) -> None:

@@ -13,8 +13,10 @@ running `Execution`, which sends them to its hub as `sagews_output` parts.
 
 Flow control is here, not in the worker: when an execution has `window` parts
 unacknowledged, `emit` waits, so the reader stops reading, the pipe fills, and
-the worker blocks in its next write. An ack acknowledges every part sent before
-it. An interrupt lifts the window for the rest of the cell (so its traceback and
+the worker blocks in its next write. An ack names how many parts it
+acknowledges (the hub counts what its client got, and acknowledges parts it
+dropped itself); without a count it acknowledges every part sent so far. An
+interrupt lifts the window for the rest of the cell (so its traceback and
 `done` get through), and a detached execution (its hub or client went away)
 drops its output without waiting.
 """
@@ -44,6 +46,8 @@ READ_BYTES = 64 * 1024
 MAX_LINE_BYTES = 1024 * 1024  # the worker writes lines of ≤ 16 Ki characters
 MERGE_CHARS = 64 * 1024  # consecutive stdout (or stderr) lines read at once become one part
 RAW_TAIL_CHARS = 2000
+COALESCE_S = 0.002  # small writes arriving within this become one part
+COALESCE_BELOW = 4096
 
 Reply = Callable[[dict[str, Any]], Awaitable[None]]
 SendBlob = Callable[[str, bytes], Awaitable[None]]
@@ -64,13 +68,13 @@ class Execution:
     unlimited: bool = False
     detached: bool = False
     resumed: asyncio.Event = field(default_factory=asyncio.Event)
-    finished: asyncio.Future[str | None] = field(
+    finished: asyncio.Future[dict[str, Any]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
-    """Set when the cell ends: None after `done`, else why the worker ended."""
+    """Set when the cell ends: the last part's output (`done`, maybe a traceback)."""
 
-    def ack(self) -> None:
-        self.unacked = 0
+    def ack(self, count: int | None = None) -> None:
+        self.unacked = 0 if count is None else max(0, self.unacked - count)
         self.resumed.set()
 
     def release(self) -> None:
@@ -85,7 +89,7 @@ class Execution:
     def gone(self) -> bool:
         return self.detached
 
-    def finish(self, outcome: str | None) -> None:
+    def finish(self, outcome: dict[str, Any]) -> None:
         if not self.finished.done():
             self.finished.set_result(outcome)
 
@@ -128,6 +132,7 @@ class WorkerProcess:
         on_end: Callable[[WorkerProcess], None],
     ) -> None:
         self.child = Child(popen)
+        self._popen = popen
         assert popen.stdin is not None
         self._stdin = popen.stdin
         os.set_blocking(self._stdin.fileno(), False)
@@ -196,8 +201,8 @@ class WorkerProcess:
 
     # ------------------------------------------------------------------------ cells
 
-    async def run(self, ex: Execution, code: str, preparse: bool) -> str | None:
-        """Run one cell when its turn comes; None after `done`, else why it did not.
+    async def run(self, ex: Execution, code: str, preparse: bool) -> dict[str, Any]:
+        """Run one cell when its turn comes; the output of its last part.
 
         Raises ProjectError when the worker ended before the cell started.
         """
@@ -207,7 +212,7 @@ class WorkerProcess:
                     f"the worksheet's worker ended before this cell ran: {self.end_text}"
                 )
             if ex.detached:
-                return None
+                return {"done": True}
             self.current = ex
             try:
                 line = json.dumps({"code": code, "preparse": preparse}).encode() + b"\n"
@@ -251,11 +256,25 @@ class WorkerProcess:
 
     # ------------------------------------------------------------------------ readers
 
+    def _available(self, stream: str) -> bytes:
+        """What the pipe holds now, without waiting (b"" when empty or closed)."""
+        pipe = self._popen.stdout if stream == "stdout" else self._popen.stderr
+        if pipe is None:
+            return b""
+        try:
+            return os.read(pipe.fileno(), READ_BYTES)
+        except (BlockingIOError, OSError, ValueError):
+            return b""
+
     async def _read_protocol(self) -> None:
         buf = bytearray()
         try:
             while chunk := await self.child.read("stdout", READ_BYTES):
                 buf += chunk
+                if len(chunk) < COALESCE_BELOW:
+                    # a print is two writes (text, newline): wait a moment for what follows
+                    await asyncio.sleep(COALESCE_S)
+                    buf += self._available("stdout")
                 if b"\n" not in chunk:
                     if len(buf) > MAX_LINE_BYTES:
                         self._stop_text = "it wrote an invalid message"
@@ -308,7 +327,10 @@ class WorkerProcess:
                 self.ready.set_result(msg)
         elif msg.get("done") is True:
             if ex is not None:
-                ex.finish(None)
+                last: dict[str, Any] = {"done": True}
+                if isinstance(msg.get("stderr"), str):
+                    last["stderr"] = msg["stderr"]
+                ex.finish(last)
         elif isinstance(msg.get("execute_javascript"), dict):
             js = msg["execute_javascript"]
             if isinstance(js.get("code"), str):
@@ -385,7 +407,7 @@ class WorkerProcess:
             )
             self.ready.exception()  # marked seen: nobody may be waiting for it
         if self.current is not None:
-            self.current.finish(self.end_text)
+            self.current.finish({"stderr": f"{self.end_text}\n", "done": True})
         with contextlib.suppress(OSError):
             self._stdin.close()
         self.child.close()
