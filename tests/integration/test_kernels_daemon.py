@@ -205,3 +205,28 @@ async def test_stop_shuts_every_kernel_down(tmp_path: Path) -> None:
         pids = kernel_pids(home)
     await eventually(lambda: all(not os.path.exists(f"/proc/{p}") for p in pids), 10)
     assert kernel_pids(home) == []
+
+
+async def test_running_kernels_are_bounded(local_hub: LocalHub) -> None:
+    async with local_hub.client() as side:
+        sleep = {
+            "event": "jupyter_execute",
+            "kernel": "python3",
+            "input": "import time; time.sleep(30)",
+            "pool_options": {"max_running": 2},
+        }
+        first, second = await side.send(dict(sleep)), await side.send(dict(sleep))
+        await eventually(lambda: len(kernel_pids(local_hub.home)) == 2, 20)
+        third = await side.call({**sleep, "input": "1"})
+        assert third["error"] == (
+            "jupyter_execute: too many kernels running in this project (at most 2); try again later"
+        )
+    # the link closed: both running cells were cancelled and their kernels killed
+    await eventually(lambda: kernel_pids(local_hub.home) == [], 10)
+    assert first != second
+
+    async def room_again() -> bool:
+        reply = await execute(local_hub, input="1")
+        return reply["event"] == "jupyter_execute_response"
+
+    await eventually(room_again, 10)  # the killed kernels leave the count once reaped
