@@ -3,7 +3,8 @@
 Every request names its project (`project_id`) and needs write access to it;
 the caller joins the project's audience, so `execute_javascript` from a cell
 reaches it. `sagews_output_ack` is never answered (it may arrive after its
-stream ended, which is not an error).
+stream ended, which is not an error). These are not HTTP API events; execute
+refuses any session but a WebSocket all the same.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ async def sagews_start(msg: SagewsStart, ctx: Context) -> Reply:
 
 @routes.handler(SagewsExecuteCode)
 async def sagews_execute_code(msg: SagewsExecuteCode, ctx: Context) -> Reply:
+    if ctx.session.kind != "websocket":
+        # a cell's parts and its acks need a connection; HTTP sends one reply
+        raise BadRequest("sagews_execute_code streams its output: use the WebSocket")
     project_id = await _project(ctx, msg.project_id)
     return await ctx.hub.live.worksheets.execute(msg, project_id, ctx.session, ctx.hub.db)
 
