@@ -10,6 +10,7 @@ from typing import Any
 
 from tests.fixtures.local_hub import (
     LocalHub,
+    kill_hard,
     local_hub,
     local_hub_args,
     local_hub_daemon,
@@ -230,3 +231,12 @@ async def test_running_kernels_are_bounded(local_hub: LocalHub) -> None:
         return reply["event"] == "jupyter_execute_response"
 
     await eventually(room_again, 10)  # the killed kernels leave the count once reaped
+
+
+async def test_kernels_exit_when_the_daemon_is_killed(tmp_path: Path) -> None:
+    home = tmp_path / "p"
+    async with start_local_hub(home) as daemon, daemon.hub.client() as side:
+        await side.call({"event": "jupyter_start_pool", "kernels": {"python3": 2}}, timeout=30)
+        assert len(kernel_pids(home)) == 2
+        kill_hard(daemon)  # no close(): the kernels notice their parent is gone
+        await eventually(lambda: kernel_pids(home) == [], 10)
