@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages some tests drive (a real browser, the reverse proxy's own config test).
+# Debian packages some tests drive (a real browser, the reverse proxy's own config test,
+# a certificate for it, `systemd-analyze verify` for the unit file).
 # Installs what is missing when it can (root and apt-get); otherwise says what is
 # missing and the tests that need it skip with that reason. Fast when all is there.
 set -euo pipefail
-wanted=(chromium chromium-driver nginx)
+wanted=(chromium chromium-driver nginx openssl systemd)
 missing=()
 for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
