@@ -266,15 +266,30 @@ class WorkerProcess:
         except (BlockingIOError, OSError, ValueError):
             return b""
 
+    async def _more(self, timeout: float) -> bytes:
+        """What the protocol pipe holds within `timeout` (b"" if nothing comes)."""
+        data = self._available("stdout")
+        if data or self._popen.stdout is None:
+            return data
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        fd = self._popen.stdout.fileno()
+        loop.add_reader(fd, _wake, waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, timeout)
+        finally:
+            loop.remove_reader(fd)
+        return self._available("stdout")
+
     async def _read_protocol(self) -> None:
         buf = bytearray()
         try:
             while chunk := await self.child.read("stdout", READ_BYTES):
                 buf += chunk
-                if len(chunk) < COALESCE_BELOW:
-                    # a print is two writes (text, newline): wait a moment for what follows
-                    await asyncio.sleep(COALESCE_S)
-                    buf += self._available("stdout")
+                if len(chunk) < COALESCE_BELOW and _unfinished_text(buf):
+                    # a print is two writes (text, newline): wait a moment for the newline
+                    buf += await self._more(COALESCE_S)
                 if b"\n" not in chunk:
                     if len(buf) > MAX_LINE_BYTES:
                         self._stop_text = "it wrote an invalid message"
@@ -419,3 +434,10 @@ class WorkerProcess:
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+def _unfinished_text(buf: bytearray) -> bool:
+    """The last line is stdout/stderr text that does not end a line (more is coming)."""
+    start = buf.rfind(b"\n", 0, len(buf) - 1) + 1
+    line = buf[start:].rstrip(b"\n")
+    return line.startswith((b'{"stdout": ', b'{"stderr": ')) and not line.endswith(b'\\n"}')
