@@ -14,19 +14,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# util-linux gives `setsid`, which the local runner starts project daemons with.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends util-linux \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --home-dir /var/lib/hub --create-home \
-       --shell /usr/sbin/nologin hub
+# The base image has what the hub runs besides Python (`setsid` for project daemons).
+RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/hub --create-home \
+    --shell /usr/sbin/nologin hub
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY hub ./hub
 RUN pip install . && rm -rf /src
 
-USER hub
+# Numeric, so Kubernetes' runAsNonRoot can check it.
+USER 10001:10001
 WORKDIR /var/lib/hub
 ENV HUB_HOST=0.0.0.0 \
     HUB_PORT=5000 \

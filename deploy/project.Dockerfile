@@ -16,6 +16,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # tini reaps the orphans that users' commands leave behind (the daemon is not an init).
+# Not pinned: each build takes the suite's current (security-fixed) versions.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
        tini bash procps less nano git curl ca-certificates util-linux \
@@ -29,7 +31,7 @@ RUN pip install . ipykernel \
     && python -m ipykernel install --prefix /usr/local --name python3 \
     && rm -rf /src
 
-USER user
+USER 1000:1000
 WORKDIR /home/user
 ENV HOME=/home/user \
     USER=user \

