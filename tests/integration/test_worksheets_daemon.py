@@ -119,6 +119,18 @@ async def test_quit_errors_queued_cells_and_restarts(local_hub: LocalHub) -> Non
         assert text(parts) == "False\n"
 
 
+async def test_quit_while_waiting_for_acks(local_hub: LocalHub) -> None:
+    async with local_hub.client() as side:
+        id_ = await side.send(execute("w.sagews", "while True:\n    print('x')", window=1))
+        await side.next_reply(id_)
+        reply = await side.call({"event": "sagews_quit", "path": "w.sagews"})
+        assert reply["event"] == "success"
+        parts = [await side.next_reply(id_)]
+        while parts[-1].get("multi_response"):
+            parts.append(await side.next_reply(id_))
+        assert "stopped (sagews_quit)" in parts[-1]["output"]["stderr"]
+
+
 async def test_crash_reports_and_restarts(local_hub: LocalHub) -> None:
     async with local_hub.client() as side:
         parts = await side.stream(execute("w.sagews", "import os\nos._exit(3)"))

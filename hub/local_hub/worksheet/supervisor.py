@@ -251,6 +251,8 @@ class WorkerProcess:
     async def stop(self, why: str) -> None:
         if self.alive and self._stop_text is None:
             self._stop_text = why
+        if self.current is not None:
+            self.current.release()  # a reader waiting for acks must see the end of the pipe
         self.child.kill_group(signal.SIGKILL)
         await self.ended.wait()
 
