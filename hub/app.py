@@ -31,6 +31,8 @@ from hub.db.migrate import migrate
 from hub.errors import HubError
 from hub.handlers import (
     accounts,
+    billing,
+    ai,
     copy_path,
     files,
     jupyter,
@@ -76,6 +78,8 @@ ALL_ROUTES = (
     worksheets.routes,
     terminals.routes,
     jupyter.routes,
+    ai.routes,
+    billing.routes,
 )
 
 

@@ -198,6 +198,63 @@ class Settings:
         8, "kernels running jupyter_execute in one project at once; more are refused"
     )
 
+    # --- AI assistants (docs/ai.md) ------------------------------------------------
+    ai_base_url: str = setting(
+        "", "OpenAI-compatible API, e.g. https://api.openai.com/v1 (empty: AI is off)"
+    )
+    # repr=False: a Settings printed in a log or a traceback never shows the key
+    ai_api_key: str = field(
+        default="", repr=False, metadata={"doc": "bearer key sent to ai_base_url (never logged)"}
+    )
+    ai_models: str = setting(
+        "", "comma-separated chat models clients may ask for (empty: only the default)"
+    )
+    ai_default_model: str = setting("gpt-4o-mini", "chat model used when a request names none")
+    ai_embedding_model: str = setting("text-embedding-3-small", "model for openai_embeddings_*")
+    ai_requests_per_minute: int = setting(20, "AI requests one account may make per minute")
+    ai_max_tokens: int = setting(
+        4000, "largest chat request in tokens: prompt (characters/4) plus the reply"
+    )
+    ai_tokens_per_day: int = setting(200_000, "AI tokens one account may use in 24 hours")
+    ai_timeout_s: float = setting(120.0, "longest wait for the AI endpoint (per request)")
+
+    # --- billing -------------------------------------------------------------
+    stripe_secret_key: str = field(  # repr=False: a logged or printed Settings hides it
+        default="",
+        repr=False,
+        metadata={
+            "doc": "Stripe secret key for the stripe_* events (empty: billing not configured)"
+        },
+    )
+    stripe_publishable_key: str = setting(
+        "", "Stripe publishable key sent to clients in stripe_customer (for the card form)"
+    )
+    stripe_api_base: str = setting(
+        "", "base URL of Stripe's API (empty: https://api.stripe.com; tests use a stand-in)"
+    )
+    stripe_currency: str = setting("usd", "currency of invoice items an admin adds")
+    stripe_timeout_s: float = setting(30.0, "longest one call to Stripe may take")
+
+    # --- upgrades and licenses (docs/upgrades.md) -----------------------------------
+    licenses_self_service: bool = setting(
+        False,
+        "purchase_license records a license for free (no billing here); otherwise admins only",
+    )
+    license_max_quantity: int = setting(1000, "largest quantity one license may have")
+    license_max_days: float = setting(3650.0, "longest a license may run, in days")
+    project_enforce_quotas: bool = setting(
+        False, "run each project in memory/cpu cgroups sized by its quotas (when writable)"
+    )
+    user_search_limit: int = setting(50, "most results user_search gives a non-admin")
+    user_search_admin_limit: int = setting(1000, "most results user_search gives an admin")
+    user_search_max_terms: int = setting(20, "comma-separated terms one user_search may have")
+    save_blob_project_ttl_s: float = setting(
+        86400.0, "how long a blob a project saves is kept when it names no ttl"
+    )
+    save_blob_max_ttl_s: float = setting(
+        30 * 86400.0, "longest ttl a project may ask for (clients may also keep blobs forever)"
+    )
+
     # --- database ------------------------------------------------------------
     db_pool_min: int = setting(2, "connections the pool keeps open")
     db_pool_max: int = setting(20, "most connections the pool opens")
