@@ -71,6 +71,8 @@ async def console(browser: Any, hub: Any, request: Any) -> AsyncIterator[Page]:
     page = await context.new_page()
     page.set_default_timeout(seconds(10) * 1000)
     wrapped = Page(page, hub.url, request.node.name)
+    for old in SCREENSHOTS.glob(f"{wrapped.name}-*.png"):  # a previous run's
+        old.unlink()
     try:
         yield wrapped
         assert not wrapped.problems, wrapped.problems
