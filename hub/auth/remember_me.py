@@ -17,6 +17,7 @@ from uuid import UUID
 
 from hub.auth.secrets import hash_secret, looks_like_token, new_token
 from hub.db import remember_me as table
+from hub.db.remember_me import CookieOwner
 from hub.errors import DatabaseDown
 from hub.handlers.context import Identity
 
@@ -49,6 +50,12 @@ def token_hash(token: str) -> bytes | None:
 
 async def authenticate_cookie(hub: HubState, token: str | None) -> Identity | str:
     """The identity a cookie signs in as, or the reason it does not."""
+    result = await cookie_owner(hub, token)
+    return result if isinstance(result, str) else result[0]
+
+
+async def cookie_owner(hub: HubState, token: str | None) -> tuple[Identity, CookieOwner] | str:
+    """The identity a cookie signs in as and its account's row, or the reason it does not."""
     if not token:
         return NO_COOKIE
     hashed = token_hash(token)
@@ -60,13 +67,14 @@ async def authenticate_cookie(hub: HubState, token: str | None) -> Identity | st
         return DB_ERROR
     if owner is None:
         return GONE
-    return Identity(
+    identity = Identity(
         account_id=owner.account_id,
         groups=owner.groups,
         remember_me_hash=hashed,
         via="cookie",
         email_address=owner.email_address,
     )
+    return identity, owner
 
 
 async def still_valid(hub: HubState, remember_me_hash: bytes) -> bool:

@@ -16,6 +16,9 @@ class CookieOwner:
     account_id: UUID
     email_address: str | None
     groups: tuple[str, ...]
+    # read in the same query, so a connection signed in by cookie costs one round trip
+    first_name: str | None = None
+    last_name: str | None = None
 
 
 async def insert(db: Queryable, token_hash: bytes, account_id: UUID, ttl_s: float) -> None:
@@ -34,7 +37,7 @@ async def owner(db: Queryable, token_hash: bytes) -> CookieOwner | None:
     """The live, unbanned account an unexpired token belongs to."""
     record = await db.fetchrow(
         """
-        SELECT a.account_id, a.email_address, a.groups
+        SELECT a.account_id, a.email_address, a.groups, a.first_name, a.last_name
           FROM remember_me r JOIN accounts a USING (account_id)
          WHERE r.hash = $1 AND r.expire > now() AND NOT a.deleted AND NOT a.banned
         """,
@@ -46,6 +49,8 @@ async def owner(db: Queryable, token_hash: bytes) -> CookieOwner | None:
         account_id=record["account_id"],
         email_address=record["email_address"],
         groups=tuple(record["groups"] or ()),
+        first_name=record["first_name"],
+        last_name=record["last_name"],
     )
 
 

@@ -746,7 +746,7 @@ def test_secrets_are_compared_in_constant_time_or_looked_up_by_hash() -> None:
     # keys and tokens are found by their SHA-256 through a unique index, never compared
     for fn in (
         api_keys.authenticate_api_key,
-        remember_me.authenticate_cookie,
+        remember_me.cookie_owner,
         auth_tokens.redeem,
     ):
         source = inspect.getsource(fn)
