@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -240,3 +241,24 @@ async def test_kernels_exit_when_the_daemon_is_killed(tmp_path: Path) -> None:
         assert len(kernel_pids(home)) == 2
         kill_hard(daemon)  # no close(): the kernels notice their parent is gone
         await eventually(lambda: kernel_pids(home) == [], 10)
+
+
+async def test_the_projects_own_kernelspecs_and_a_broken_one(local_hub: LocalHub) -> None:
+    spec_dir = local_hub.home / ".local/share/jupyter/kernels/broken"
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [str(local_hub.home / "no-such-program"), "-f", "{connection_file}"],
+        "display_name": "Broken",
+        "language": "none",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    async with local_hub.client() as side:
+        reply = await side.call({"event": "jupyter_kernels"})
+    assert {"name": "broken", "display_name": "Broken", "language": "none"}.items() <= next(
+        k for k in reply["kernels"] if k["name"] == "broken"
+    ).items()
+    failed = await execute(local_hub, input="1", kernel="broken")
+    assert failed["error"].startswith("jupyter_execute: the kernel failed:")
+    assert "no-such-program" in failed["error"]
+    ok = await execute(local_hub, input="1")
+    assert ok["event"] == "jupyter_execute_response"

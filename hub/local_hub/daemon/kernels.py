@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from jupyter_core.paths import jupyter_path
 
 from hub.local_hub.daemon import messages as m
 from hub.local_hub.daemon.config import DaemonConfig
@@ -82,7 +83,10 @@ class Kernels:
     def __init__(self, config: DaemonConfig, paths: ProjectPaths) -> None:
         self.config = config
         self.paths = paths
-        self.specs = KernelSpecManager()
+        # the project's own kernelspecs first, wherever the daemon's HOME points
+        own = str(paths.home / ".local" / "share" / "jupyter" / "kernels")
+        dirs = [own, *(d for d in jupyter_path("kernels") if d != own)]
+        self.specs = KernelSpecManager(kernel_dirs=dirs)
         self._runtime_dir = config.smc_dir / RUNTIME_DIR
         self.pool = KernelPool(self._new_kernel, str(paths.home))
         self.pool.settings = PoolSettings(
@@ -91,6 +95,7 @@ class Kernels:
         self.max_running = config.jupyter_max_running
         self.running: set[KernelProcess] = set()
         self._killing: set[asyncio.Task[None]] = set()
+        self._waiting = 0  # executions waiting for a pooled kernel that is starting
         self.cold_starts = 0
 
     def _new_kernel(self, name: str) -> KernelProcess:
@@ -148,13 +153,20 @@ class Kernels:
         self._check_kernel(msg.kernel)
         cwd = self._working_directory(msg.path)
         limits = _limits(msg.limits)
-        if len(self.running) >= self.max_running:
+        if len(self.running) + self._waiting >= self.max_running:
             raise ProjectError(
                 "jupyter_execute: too many kernels running in this project"
                 f" (at most {self.max_running}); try again later"
             )
         budget = Budget(limits)
-        kernel = await self.pool.take(msg.kernel)
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(max(0.0, budget.remaining_s())):
+                kernel = await self.pool.take(msg.kernel)
+        except TimeoutError:
+            raise ProjectError(budget.cell_timeout_s()[1]) from None
+        finally:
+            self._waiting -= 1
         pooled = kernel is not None
         if kernel is not None and cwd != str(self.paths.home) and kernel.language != "python":
             await kernel.kill()  # cannot move it: start one in the right directory
@@ -183,8 +195,8 @@ class Kernels:
             output = await kernel.run(msg.input, budget)
         except (LimitExceeded, KernelDied) as exc:
             raise ProjectError(str(exc)) from None
-        except RuntimeError as exc:
-            # jupyter_client reports a kernel that died while starting this way
+        except (RuntimeError, OSError) as exc:
+            # jupyter_client reports a kernel that did not start or answer this way
             raise ProjectError(f"jupyter_execute: the kernel failed: {exc}") from None
         finally:
             self._dispose(kernel)
