@@ -141,7 +141,10 @@ function signedIn(msg, byCookie) {
   renderAccount();
   openProjectsFeed();
   // after a reconnect, pick the terminal up where it was (the hub replays its scrollback)
-  if (again && ui.terminal && !ui.terminal.exited && !ui.terminal.detached) attachTerminal().catch((e) => showError(e.message));
+  const term = ui.terminal;
+  if (again && term && !term.exited && !term.detached) {
+    attachTerminal().catch((err) => showError(err.message));
+  }
 }
 
 function signedOut() {

@@ -28,7 +28,6 @@ export class Connection {
     this.state = "connecting";
     this.onState = () => {};
     this.onPush = () => {}; // messages without an id we are waiting for
-    this.onOpen = () => {};
     this.onBinary = () => {};
     this.pending = new Map(); // id -> {onPart, resolve, reject}
     this.nextId = 0;
@@ -48,7 +47,6 @@ export class Connection {
     ws.onopen = () => {
       this.attempt = 0;
       this.setState("connected");
-      this.onOpen();
     };
     ws.onmessage = (e) => this.receive(e.data);
     // onclose follows onerror, so the retry is scheduled in one place
