@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import queue
 import time
 import uuid
 from collections.abc import Mapping
@@ -167,9 +168,7 @@ class KernelProcess:
                 while True:
                     try:
                         msg = await kc.get_iopub_msg(timeout=_ALIVE_CHECK_S)
-                    except Exception as exc:  # queue.Empty, by jupyter_client's API
-                        if type(exc).__name__ != "Empty":
-                            raise
+                    except queue.Empty:  # nothing for a while: is the kernel still there?
                         if not await self.is_alive():
                             raise KernelDied("jupyter_execute: the kernel died") from None
                         continue
