@@ -17,6 +17,7 @@ from aiohttp import WSMsgType, web
 from hub.errors import CloseCode
 from hub.protocol import DecodeError, decode_client_frame, encode_error, message_id
 from hub.sessions.client_session import ClientSession
+from hub.sessions.inbound_rate import InboundPace
 from hub.sessions.sign_in_at_connect import sign_in_from_cookie
 from hub.transport.addresses import client_ip
 
@@ -85,7 +86,10 @@ class WebSocketEndpoint:
         metrics = self.hub.metrics
         terminals = self.hub.live.terminals
         now = asyncio.get_running_loop().time
+        settings = self.hub.settings
+        pace = InboundPace(settings.ws_max_messages_per_s, settings.ws_message_burst)
         async for frame in ws:
+            await pace.take()
             session.last_seen = now()
             if frame.type is WSMsgType.TEXT:
                 try:
