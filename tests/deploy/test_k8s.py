@@ -4,6 +4,8 @@ each other and with the hub (settings, CLI, the template runner's address)."""
 
 from __future__ import annotations
 
+import asyncio
+import stat
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,10 @@ import yaml
 from hub.cli import _parser
 from hub.config import Settings
 from hub.local_hub.daemon.config import parser as local_hub_parser
-from hub.local_hub.runner_template import TemplateRunner
+from hub.local_hub.link import Link
+from hub.local_hub.runner_template import TemplateRunner, derive_token
+from tests.deploy.test_template_runner import free_port
+from tests.fixtures.local_hub import start_local_hub
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 # The oldest Kubernetes still commonly run, and the newest the package knows.
@@ -172,3 +177,35 @@ def test_only_hubs_reach_the_local_hubs() -> None:
     hub_labels = find("Deployment", "hub")["spec"]["template"]["metadata"]["labels"]
     assert peer["podSelector"]["matchLabels"].items() <= hub_labels.items()
     assert peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "hub"
+
+
+async def test_the_project_pods_init_step_and_command_work_here(tmp_path: Path) -> None:
+    """Run the init step's script and the local hub's arguments from project.yaml (paths
+    moved into a temporary directory); the hub's derived token opens the link."""
+    statefulset = find("StatefulSet", f"project-{PROJECT_ID}")
+    init = statefulset["spec"]["template"]["spec"]["initContainers"][0]
+    home, token_dir = tmp_path / "home", tmp_path / "token"
+    home.mkdir()
+    token_dir.mkdir()
+    key = b"0123456789abcdef0123456789abcdef"
+    (token_dir / "token").write_text(derive_token(key, PROJECT_ID))
+    script = init["command"][2]
+    script = script.replace("/home/user", str(home)).replace("/run/project-token", str(token_dir))
+    for _ in range(2):  # and again, as after a pod restart
+        proc = await asyncio.create_subprocess_exec(*init["command"][:2], script)
+        assert await proc.wait() == 0
+    token_file = home / ".smc" / "secret_token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(token_file.parent.stat().st_mode) == 0o700
+
+    args = container(statefulset, "local-hub")["args"]
+    port = free_port()
+    flags = local_hub_parser().parse_args(args[3:])
+    assert (flags.home, flags.port) == ("/home/user", 6000)
+    key_file = tmp_path / "key"
+    key_file.write_bytes(key)
+    runner = TemplateRunner(f"127.0.0.1:{port}", key_file)
+    async with start_local_hub(home, "--host", "127.0.0.1", "--port", str(port)):
+        address = await runner.start(PROJECT_ID)
+        link = await Link.connect(address.host, address.port, address.secret_token)
+        link.close()
