@@ -80,6 +80,7 @@ class WorksheetRelay:
             self.settings.stream_max_messages_per_s, self.settings.stream_max_bytes_per_s
         )
         finished = False
+        half_window = max(1, self.settings.worksheet_output_window // 2)
 
         def notice_part() -> None:
             notice = rate.take_notice()
@@ -101,7 +102,12 @@ class WorksheetRelay:
                 if not rate.admit(len(payload)):
                     if is_file:
                         self._drop_blob(conn, item.message())
-                    await stream.ack(1)
+                    # acknowledged in batches: at half a window, or when nothing else
+                    # waits here (the project may be waiting for this very ack)
+                    stream.dropped += 1
+                    if stream.dropped >= half_window or call.pending.replies.empty():
+                        await stream.ack(stream.dropped)
+                        stream.dropped = 0
                     continue
                 stream.delivered += 1
                 notice_part()
@@ -173,12 +179,13 @@ class WorksheetRelay:
 class _Stream:
     """A running cell's call on the link, and the parts its client got since its last ack."""
 
-    __slots__ = ("call_id", "conn", "delivered")
+    __slots__ = ("call_id", "conn", "delivered", "dropped")
 
     def __init__(self, conn: ProjectConnection, call_id: str) -> None:
         self.conn = conn
         self.call_id = call_id
         self.delivered = 0
+        self.dropped = 0  # dropped by the rate limit, not yet acknowledged
 
     async def ack(self, count: int) -> None:
         if count <= 0:

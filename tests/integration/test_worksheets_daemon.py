@@ -88,6 +88,31 @@ async def test_flow_control_window_and_ack(local_hub: LocalHub) -> None:
         assert text(got) == "".join(f"{i}\n" for i in range(100))
 
 
+def proc_stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = proc_stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def test_a_cell_without_acks_is_held_and_uses_no_cpu(local_hub: LocalHub) -> None:
+    async with local_hub.client() as side:
+        pid = int(text(await side.stream(execute("w.sagews", "import os\nprint(os.getpid())"))))
+        code = "while True:\n    print('x' * 1000)"
+        id_ = await side.send(execute("w.sagews", code, window=2))
+        await side.next_reply(id_)
+        await side.next_reply(id_)
+        # held: the worker blocks in a write to its full pipe, the daemon reads no more
+        await eventually(lambda: proc_stat(pid)[0] == "S", 5)
+        before = cpu_seconds(pid)
+        await asyncio.sleep(0.5)  # a measurement interval, not a synchronisation
+        assert cpu_seconds(pid) - before < 0.1
+        assert side.queue(id_).empty()
+        await side.call({"event": "sagews_interrupt", "path": "w.sagews"})
+
+
 async def test_interrupt_keeps_namespace_even_when_paused(local_hub: LocalHub) -> None:
     async with local_hub.client() as side:
         await side.stream(execute("w.sagews", "kept = 'yes'"))
