@@ -31,16 +31,19 @@ from hub.db.migrate import migrate
 from hub.errors import HubError
 from hub.handlers import (
     accounts,
-    billing,
     ai,
+    billing,
     copy_path,
     files,
     jupyter,
     projects,
     query,
     relay,
+    save_blob,
     system,
     terminals,
+    upgrades,
+    users,
     worksheets,
 )
 from hub.handlers.context import Context, Session
@@ -64,6 +67,7 @@ from hub.transport.http_api import HttpApi
 from hub.transport.http_routes import HttpRoutes
 from hub.transport.web_console import WebConsole
 from hub.transport.websocket import WebSocketEndpoint
+from hub.upgrades.service import run_upgrade_services
 
 log = structlog.get_logger()
 
@@ -80,6 +84,9 @@ ALL_ROUTES = (
     jupyter.routes,
     ai.routes,
     billing.routes,
+    upgrades.routes,
+    users.routes,
+    save_blob.routes,
 )
 
 
@@ -167,6 +174,7 @@ class Hub:
             loop.create_task(keep_alive(self.sessions, settings.ws_heartbeat_s)),
             loop.create_task(clean_up_expired(self.db, settings.cleanup_interval_s)),
             loop.create_task(self.registration.run()),
+            loop.create_task(run_upgrade_services(self.state, self.change_log)),
         ]
         app = self._make_app(self.state)
         self._runner = web.AppRunner(

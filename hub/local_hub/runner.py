@@ -40,7 +40,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,6 +156,10 @@ class LocalProcessRunner:
         self._users = ProjectUsers(uid_range=uid_range)
         self._setsid = next((p for p in _SETSID_PATHS if os.path.exists(p)), "setsid")
         self.process_limit = ProcessLimit(max_processes, isolated=self.isolated)
+        # told (project_id, daemon pid) right after a start, in the start's worker thread,
+        # and (project_id) after a stop: run quotas (hub/projects/quotas_apply.py)
+        self.on_spawned: list[Callable[[UUID, int], None]] = []
+        self.on_stopped: list[Callable[[UUID], None]] = []
 
         self._running: dict[UUID, _Running] = {}
         self._starts: dict[UUID, asyncio.Task[ProjectAddress]] = {}
@@ -488,6 +492,8 @@ class LocalProcessRunner:
             raise ProjectStartFailed(f"project {project_id} could not be started")
         pid = int(text)
         self.process_limit.apply(project_id, pid)  # before the daemon can run any command
+        for spawned in self.on_spawned:
+            spawned(project_id, pid)
         record = RunnerRecord(
             project_id=str(project_id),
             home=str(home),
@@ -550,6 +556,8 @@ class LocalProcessRunner:
         self._running.pop(project_id, None)
         self._last_active.pop(project_id, None)
         self.process_limit.release(project_id)
+        for stopped in self.on_stopped:
+            stopped(project_id)
         log.info("project stopped", project_id=str(project_id), pid=record.pid, how=how)
 
     async def _await_exit(self, project_id: UUID, record: RunnerRecord) -> None:

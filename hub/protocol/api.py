@@ -59,7 +59,7 @@ REFERENCE_API_EVENTS: frozenset[str] = frozenset(
 # Events this hub adds to the HTTP API (CoCalc's hub served them; message.js lost
 # them). Each is listed in messages.EXTENSIONS and docs/compatibility.md.
 API_EXTENSIONS: frozenset[str] = frozenset(
-    {"create_project", "invite_collaborator", "remove_collaborator"}
+    {"create_project", "invite_collaborator", "remove_collaborator", "user_search"}
 )
 
 API_EVENTS: frozenset[str] = REFERENCE_API_EVENTS | API_EXTENSIONS

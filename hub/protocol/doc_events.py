@@ -71,7 +71,9 @@ SUMMARIES: Final[dict[str, str]] = {
     "write_file_to_project": "Store an uploaded blob as a file in a project.",
     "write_text_file_to_project": "Write a text file in a project.",
     "file_written_to_project": "Reply to a file write: the file is in place.",
+    "user_search": "Find accounts by name prefixes or exact email addresses (comma-separated).",
     "user_search_results": "Accounts found by a user search.",
+    "get_project_users": "Ask for the users of a project and their groups.",
     "project_users": "The users of a project.",
     "version": "Client to hub: its version. Hub to client: recommended and minimum versions.",
     "save_blob": "Keep a blob (named by its sha1) for longer, or forever; also its reply.",
@@ -369,6 +371,15 @@ API_DESCRIPTIONS: Final[dict[str, str]] = {
         "The reply is `success`.\n\n"
         + _curl("invite_collaborator", f"project_id={_PID}", f"account_id={_AID}")
     ),
+    "user_search": (
+        "Finds accounts (an extension: CoCalc's hub had this event, its catalogue keeps "
+        "only the reply). `query` holds comma-separated terms: an e-mail address finds "
+        "the account with exactly that address (and shows it); other terms find accounts "
+        "whose first or last names start with each word, in any order (`jo sm` finds "
+        "John Smith). The reply is `user_search_results` with `results`, a list of "
+        "`{account_id, first_name, last_name, last_active, created}`; at most `limit` "
+        "(50 for non-admins by default).\n\n" + _curl("user_search", "query=jo sm,ada@example.com")
+    ),
     "remove_collaborator": (
         "Takes a collaborator off a project; the caller needs write access. The owner "
         "cannot be removed. The reply is `success`.\n\n"
@@ -386,12 +397,17 @@ API_DESCRIPTIONS: Final[dict[str, str]] = {
         "`success`.\n\n" + _curl("disconnect_from_project", f"project_id={_PID}")
     ),
     "purchase_license": (
-        "Buys a license described by `info` (what it upgrades, for how many "
-        "projects, for how long) and charges the account. The reply is "
-        "`purchase_license_resp`.\n\n"
+        "Records a license for the caller: `info.quota` (upgrades per unit, in the "
+        'units of get_available_upgrades, e.g. `{"memory": 1000}`), `info.quantity` '
+        "units, from `info.start` (default now) until `info.end` or for `info.days`. "
+        "No billing is behind it: the hub grants it only when its "
+        "`licenses_self_service` setting is on, or to an admin (who may name another "
+        "account in `info.account_id`); otherwise the reply is an error. The reply is "
+        "`purchase_license_resp` whose `resp` is the new license's id. Apply what it "
+        "grants to a project with `query` (`projects.users[<you>].upgrades`).\n\n"
         + _curl(
             "purchase_license",
-            json='{"info":{"type":"quota","quantity":1,"subscription":"monthly"}}',
+            json='{"info":{"quota":{"memory":1000,"mintime":3600},"quantity":2,"days":30}}',
         )
     ),
     "chatgpt": (

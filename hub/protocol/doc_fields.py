@@ -138,7 +138,11 @@ FIELD_DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
         "account_id": "The collaborator to remove.",
     },
     "purchase_license": {
-        "info": "What to buy: an object describing the license.",
+        "info": "The license: {quota, quantity, start, end or days}; see above.",
+    },
+    "user_search": {
+        "query": "Comma-separated terms: name prefixes (any order) or exact e-mail addresses.",
+        "limit": "How many accounts to return at most (capped for non-admins).",
     },
     "chatgpt": {
         "text": "The question or instruction.",

@@ -806,6 +806,17 @@ class TerminalDetached(Message, tag="terminal_detached", kw_only=True):
     reason: str
 
 
+class UserSearch(Message, tag="user_search", kw_only=True):
+    id: str | UnsetType = UNSET
+    query: str
+    limit: int | UnsetType = UNSET
+
+
+class GetProjectUsers(Message, tag="get_project_users", kw_only=True):
+    id: str | UnsetType = UNSET
+    project_id: UUID
+
+
 EXTENSIONS: dict[str, str] = {
     "account_created": (
         "gains optional `api_key`: create_account with get_api_key returns the new key here"
@@ -852,6 +863,14 @@ EXTENSIONS: dict[str, str] = {
     "terminal_detached": (
         "new push {session_uuid, data_channel, reason}: the hub lost its link to the project;"
         " the terminal may still run, and start_session with the same session_uuid reattaches"
+    ),
+    "user_search": (
+        "new event {id, query, limit}: accounts by name prefixes or exact email address;"
+        " replies user_search_results (CoCalc's hub had it; message.js keeps only the reply)"
+    ),
+    "get_project_users": (
+        "new event {id, project_id}: the users of a project with their groups; replies"
+        " project_users (CoCalc's older request name; message.js keeps only the reply)"
     ),
 }
 
@@ -965,6 +984,8 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     TerminalDetach,
     TerminalExited,
     TerminalDetached,
+    UserSearch,
+    GetProjectUsers,
 )
 BY_EVENT: dict[str, type[Message]] = {str(cls.__struct_config__.tag): cls for cls in ALL_MESSAGES}
 

@@ -14,6 +14,7 @@ from uuid import UUID
 from hub.db.database import Queryable
 from hub.handlers.context import Identity
 from hub.query.parse import QueryError
+from hub.upgrades.enforce import check_available
 
 SetHook = Callable[[Queryable, Identity, dict[str, Any]], Awaitable[None]]
 
@@ -102,6 +103,8 @@ async def accounts_hook(db: Queryable, identity: Identity, values: dict[str, Any
 async def projects_hook(db: Queryable, identity: Identity, values: dict[str, Any]) -> None:
     if "users" in values:
         values["users"] = check_users(identity, values["users"])
+        # no more upgrades than the account's licenses leave (hub/upgrades/enforce.py)
+        await check_available(db, values.get("project_id"), values["users"])
 
 
 async def public_paths_hook(db: Queryable, identity: Identity, values: dict[str, Any]) -> None:

@@ -101,6 +101,8 @@ def test_extensions() -> None:
         "terminal_detach",
         "terminal_exited",
         "terminal_detached",
+        "user_search",
+        "get_project_users",
     }
     token = m.UserAuthToken(id="r1", auth_token="x" * 24)
     assert token.auth_token == "x" * 24

@@ -1,0 +1,1 @@
+"""Upgrades and licenses: quantities, what licenses grant, what an account has left."""
