@@ -115,7 +115,9 @@ class OutStream:
         return False
 
     def fileno(self) -> int:
-        raise OSError("a worksheet's output is not a file descriptor")
+        # fds 1 and 2 lead to the raw pipe the daemon passes on as the cell's stdout,
+        # so `subprocess.run(…, stdout=sys.stdout)` reaches the cell too
+        return 1 if self.name == "stdout" else 2
 
 
 # ----------------------------------------------------------------------------- helpers

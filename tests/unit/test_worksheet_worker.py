@@ -59,3 +59,19 @@ def test_a_syntax_error_is_reported_and_the_worker_goes_on(tmp_path: Path) -> No
     first, second = cells_of(run_worker(tmp_path, ["def (:", "print('ok')"]))
     assert "SyntaxError" in first[-1]["stderr"]
     assert second == [{"stdout": "ok"}, {"stdout": "\n"}, {"done": True}]
+
+
+def test_a_subprocess_given_sys_stdout_writes_to_the_raw_pipe(tmp_path: Path) -> None:
+    code = "import subprocess, sys\nsubprocess.run(['echo', 'raw-out'], stdout=sys.stdout)\nNone"
+    commands = json.dumps({"code": code}) + "\n"
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "hub.local_hub.worksheet_worker"],
+        input=commands.encode(),
+        capture_output=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=60,
+        check=True,
+    )
+    assert done.stderr == b"raw-out\n"
+    assert json.loads(done.stdout.splitlines()[-1]) == {"done": True}
