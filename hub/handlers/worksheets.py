@@ -55,6 +55,9 @@ async def sagews_execute_code(msg: SagewsExecuteCode, ctx: Context) -> Reply:
     if ctx.session.kind != "websocket":
         # a cell's parts and its acks need a connection; HTTP sends one reply
         raise BadRequest("sagews_execute_code streams its output: use the WebSocket")
+    if not isinstance(msg.id, str):
+        # the parts carry it, and acks name it
+        raise BadRequest("sagews_execute_code needs an id")
     project_id = await _project(ctx, msg.project_id)
     return await ctx.hub.live.worksheets.execute(msg, project_id, ctx.session, ctx.hub.db)
 

@@ -267,6 +267,11 @@ async def test_paths_outside_the_project_and_missing_project(connect) -> None:
         assert reply["event"] == "error" and reply["error"] == "project_id is required"
         reply = await c.call("sagews_execute_code", path="w.sagews", code="1", raise_errors=False)
         assert reply["error"] == "project_id is required"
+        await c.send({"event": "sagews_execute_code", "project_id": pid, "path": "w", "code": "1"})
+        reply = await c.next_push()
+        while reply.get("event") != "error":
+            reply = await c.next_push()
+        assert reply["error"] == "sagews_execute_code needs an id"
     finally:
         await close(c)
 
