@@ -189,7 +189,9 @@ async def _scope(ctx: Context, scope: Any) -> tuple[list[UUID], list[str]]:
         try:
             project_id = UUID(parts[1])
         except ValueError:
-            raise BadRequest(f'scope "{s[:200]}": not a project id') from None
+            project_id = None
+        if project_id is None or str(project_id) != parts[1]:  # urls hold the canonical form
+            raise BadRequest(f'scope "{s[:200]}": not a project id')
         if len(parts) == 3 and not (parts[2] == "files" or parts[2].startswith("files/")):
             raise BadRequest(f'scope "{s[:200]}" not supported (use projects/<id>/files/<path>)')
         if project_id not in project_ids:

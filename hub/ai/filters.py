@@ -79,7 +79,7 @@ def _condition(value: Any, sql: _Sql, depth: int) -> str:
     if "key" not in value:
         if "has_id" in value:
             return _has_id(value["has_id"], sql)
-        return _filter(value, sql, depth)
+        return f"({_filter(value, sql, depth)})"
     key = value["key"]
     if not isinstance(key, str):
         raise BadRequest("filter: key must be a string")

@@ -456,6 +456,7 @@ async def test_embeddings_scope_and_access(connect, standin) -> None:
         for scope, text in [
             ("share", 'scope "share" not supported (use projects/<project_id>/…)'),
             ("projects/not-a-uuid", 'scope "projects/not-a-uuid": not a project id'),
+            (f"projects/{theirs.upper()}", "not a project id"),
             ([], "scope must be a string or a list of 1 to 100 strings"),
             (f"projects/{theirs}/../{mine}", "not supported"),
         ]:
@@ -504,7 +505,44 @@ async def test_embeddings_bad_input(connect, standin) -> None:
             err = await error_of(c, event, **fields)
             assert text in err["error"], (event, fields, err)
         assert standin.embedding_calls() == []
+        fifty = [{"id": str(i), "text": f"item {i}"} for i in range(50)]
+        saved = await c.call("openai_embeddings_save", project_id=pid, path="p.md", data=fifty)
+        assert len(saved["ids"]) == 50
+        most = await c.call("openai_embeddings_search", scope=scope, text="item", limit=200)
+        assert len(most["matches"]) == 50
         # the connection is still fine
         assert (await c.call("ping"))["event"] == "pong"
     finally:
         await close(c)
+
+
+async def test_without_pgvector_the_embeddings_events_say_so(connect, standin, hub) -> None:
+    c, _ = await account(connect, "nopgv@example.com")
+    try:
+        pid = await new_project(c)
+        await hub.state.db.execute("DROP TABLE ai_embeddings")
+        err = await error_of(
+            c, "openai_embeddings_save", project_id=pid, path="a.md", data=DOCS, id="v-1"
+        )
+        assert err == {
+            "event": "error",
+            "id": "v-1",
+            "error": "embeddings need the pgvector extension in PostgreSQL (see docs/ai.md)",
+        }
+        assert (await c.call("chatgpt", text="still here"))["text"] == "echo: still here"
+    finally:
+        await close(c)
+
+
+async def test_the_key_is_never_logged(connect, standin, capsys) -> None:
+    c, _ = await account(connect, "nolog@example.com")
+    try:
+        standin.fail_status = 401
+        err = await error_of(c, "chatgpt", text="hi")
+        assert err["error"] == "the AI endpoint answered HTTP 401: the stand-in was told to fail"
+        standin.fail_status = None
+        await c.call("chatgpt", text="hi")
+    finally:
+        await close(c)
+    out, errs = capsys.readouterr()
+    assert "ai chat" in out and KEY not in out and KEY not in errs
