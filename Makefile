@@ -20,8 +20,8 @@ run: install
 	$(BIN)/hub serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 lint: install
-	$(BIN)/ruff check hub tests bench
-	$(BIN)/ruff format --check hub tests bench
+	$(BIN)/ruff check hub tests bench scripts
+	$(BIN)/ruff format --check hub tests bench scripts
 
 typecheck: install
 	$(BIN)/mypy --strict hub
