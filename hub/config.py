@@ -239,6 +239,11 @@ class Settings:
     stripe_currency: str = setting("usd", "currency of invoice items an admin adds")
     stripe_timeout_s: float = setting(30.0, "longest one call to Stripe may take")
 
+    # --- print_to_pdf ----------------------------------------------------------
+    print_to_pdf_timeout_s: float = setting(
+        120.0, "longest a project may take to turn a file into PDF (at most 600)"
+    )
+
     # --- upgrades and licenses (docs/upgrades.md) -----------------------------------
     licenses_self_service: bool = setting(
         False,

@@ -373,6 +373,7 @@ class PrintToPdf(Message, tag="print_to_pdf", kw_only=True):
     id: str | UnsetType = UNSET
     path: str
     options: JSONObject | UnsetType = UNSET
+    project_id: UUID | UnsetType = UNSET
 
 
 class PrintedToPdf(Message, tag="printed_to_pdf", kw_only=True):
@@ -818,6 +819,10 @@ class GetProjectUsers(Message, tag="get_project_users", kw_only=True):
 
 
 EXTENSIONS: dict[str, str] = {
+    "print_to_pdf": (
+        "gains optional `project_id`: in CoCalc the browser sent it to the project inside a"
+        " `local_hub` wrapper; sent to the hub directly it names the project"
+    ),
     "account_created": (
         "gains optional `api_key`: create_account with get_api_key returns the new key here"
         " (as CoCalc did in 2024, though its message.js never declared the field)"

@@ -84,6 +84,7 @@ def test_read_text_file_takes_one_file_or_lists() -> None:
 
 def test_extensions() -> None:
     assert set(EXTENSIONS) == {
+        "print_to_pdf",
         "account_created",
         "user_auth_token",
         "copy_path_status",

@@ -7,7 +7,7 @@ builds the one decoder the connection uses.
 
 from __future__ import annotations
 
-from hub.local_hub.daemon import handlers, kernels, terminals, worksheets
+from hub.local_hub.daemon import handlers, kernels, pdf, terminals, worksheets
 from hub.local_hub.daemon import messages as m
 from hub.local_hub.daemon.handlers import Handler
 
@@ -16,6 +16,7 @@ HANDLERS: dict[type[m.Request], Handler] = {
     **worksheets.HANDLERS,
     **terminals.HANDLERS,
     **kernels.HANDLERS,
+    **pdf.HANDLERS,
 }
 
 # heartbeats and the copy_import pair are handled by the connection itself, in frame order
