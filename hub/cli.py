@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--api-key", action="store_true", help="also make and print an API key")
     Settings.add_arguments(create)
 
+    from hub.shell_licenses import add_parser as license_parser
+
+    license_parser(commands)
+
     loadtest = commands.add_parser("loadtest", help="simulated users against a running hub")
     from hub.loadtest.cli import add_arguments as loadtest_arguments
 
@@ -77,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(_migrate(settings))
     if args.command == "account":
         return _run(_account_create(settings, args))
+    if args.command == "license":
+        from hub.shell_licenses import license_command
+
+        return _run(license_command(settings, args, _with_database))
     if args.command == "status":
         return _run(_status(settings, as_json=args.json))
     return 2
