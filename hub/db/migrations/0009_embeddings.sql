@@ -40,7 +40,7 @@ $$;
 
 -- One row per AI request (chat or embeddings) for the limits: requests in the last
 -- minute and tokens in the last 24 hours. Rows older than a day are deleted as the
--- account makes new requests.
+-- account makes new requests (in ai_usage_admit).
 CREATE TABLE ai_usage (
     id          bigserial PRIMARY KEY,
     account_id  uuid NOT NULL,
@@ -53,3 +53,29 @@ CREATE TABLE ai_usage (
     tag         text
 );
 CREATE INDEX ai_usage_account_time_idx ON ai_usage (account_id, time);
+
+-- Count one request unless the account is at a limit, in one statement (one round
+-- trip): the per-account advisory lock, held to the statement's commit, makes the
+-- check and the insert atomic across hubs. row_id is NULL when refused; the other
+-- columns are the usage before this request.
+CREATE FUNCTION ai_usage_admit(
+    p_account uuid, p_kind text, p_model text, p_project uuid, p_path text, p_tag text,
+    p_requests_per_minute integer, p_tokens_per_day bigint,
+    OUT row_id bigint, OUT recent integer, OUT tokens bigint, OUT wait_s double precision
+) LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(6383989, hashtext(p_account::text));  -- 6383989 = "aiu"
+    DELETE FROM ai_usage WHERE account_id = p_account AND time < now() - interval '1 day';
+    SELECT count(*) FILTER (WHERE u.time > now() - interval '1 minute'),
+           coalesce(sum(u.tokens), 0),
+           extract(epoch FROM min(u.time) FILTER (WHERE u.time > now() - interval '1 minute')
+                   + interval '1 minute' - now())
+      INTO recent, tokens, wait_s
+      FROM ai_usage u WHERE u.account_id = p_account;
+    IF recent < p_requests_per_minute AND tokens < p_tokens_per_day THEN
+        INSERT INTO ai_usage (account_id, kind, model, project_id, path, tag)
+        VALUES (p_account, p_kind, p_model, p_project, p_path, p_tag)
+        RETURNING id INTO row_id;
+    END IF;
+END
+$$;
