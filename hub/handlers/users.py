@@ -70,6 +70,7 @@ def _result(row: Any, email: str | None = None) -> dict[str, Any]:
 async def search(
     db: Queryable, emails: list[str], names: list[list[str]], limit: int
 ) -> list[dict[str, Any]]:
+    by_email: list[dict[str, Any]] = []
     found: dict[str, dict[str, Any]] = {}
     if emails:
         rows = await db.fetch(
@@ -79,10 +80,9 @@ async def search(
             emails,
             limit,
         )
-        for row in rows:
-            found[str(row["account_id"])] = _result(row, row["email"])
+        by_email = [_result(row, row["email"]) for row in rows]
     for words in names:
-        if len(found) >= limit:
+        if len(by_email) + len(found) >= limit:
             break
         params: list[Any] = []
         conditions = []
@@ -100,7 +100,9 @@ async def search(
         )
         for row in rows:
             found.setdefault(str(row["account_id"]), _result(row))
-    return list(found.values())[:limit]
+    # as CoCalc: address matches first, then name matches (an account found both ways
+    # appears twice, once with its address and once without)
+    return (by_email + list(found.values()))[:limit]
 
 
 @routes.handler(UserSearch, not_signed_in_text=SIGN_IN_TEXT)
