@@ -86,6 +86,24 @@ async def test_html_becomes_a_pdf(connect: Any) -> None:
 
 
 @needs_chromium
+async def test_inside_local_hub(connect: Any) -> None:
+    """CoCalc's way: the message goes to the project wrapped in local_hub."""
+    async with connect() as c:
+        await sign_up(c, "wrapped@example.com")
+        pid = await new_project(c)
+        await write(c, pid, "page.html", PAGE)
+        reply = await ask(
+            c,
+            "local_hub",
+            project_id=pid,
+            timeout=60,
+            message={"event": "print_to_pdf", "path": "page.html"},
+        )
+        assert reply == {"event": "printed_to_pdf", "id": reply["id"], "path": "page.pdf"}
+        assert await head(c, pid, "page.pdf") == "%PDF-"
+
+
+@needs_chromium
 async def test_time_limit(connect: Any) -> None:
     async with connect() as c:
         await sign_up(c, "slow@example.com")
