@@ -3,6 +3,7 @@ the real `stripe` library, against a local server that speaks Stripe's HTTP API.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -329,6 +330,25 @@ async def test_wrong_key_and_unreachable_provider(stripe_standin: StripeStandin)
     with pytest.raises(BillingError) as unreachable:
         await down.list_plans()
     assert unreachable.value.text == "could not reach the billing provider; try again later"
+
+
+async def test_racing_first_cards_make_one_customer(
+    connect: Any,
+    dsn: str,
+    stripe_standin: StripeStandin,  # noqa: F811
+) -> None:
+    async with connect() as c, connect() as d:
+        me = await sign_up(c, "racer@example.com")
+        await d.sign_in("racer@example.com", PASSWORD)
+        replies = await asyncio.gather(
+            ask(c, "stripe_create_source", token="tok_visa"),
+            ask(d, "stripe_create_source", token="tok_mastercard"),
+        )
+        assert [r["event"] for r in replies] == ["success", "success"]
+    assert len(stripe_standin.customers) == 1
+    [cid] = stripe_standin.customers
+    assert await stripe_customer_id(dsn, me["account_id"]) == cid
+    assert len(stripe_standin.customers[cid]["_sources"]) == 2
 
 
 async def test_subscriptions_of_others_are_out_of_reach(
