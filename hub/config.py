@@ -222,6 +222,11 @@ class Settings:
     ai_tokens_per_day: int = setting(200_000, "AI tokens one account may use in 24 hours")
     ai_timeout_s: float = setting(120.0, "longest wait for the AI endpoint (per request)")
 
+    # --- print_to_pdf ----------------------------------------------------------
+    print_to_pdf_timeout_s: float = setting(
+        120.0, "longest a project may take to turn a file into PDF (at most 600)"
+    )
+
     # --- billing -------------------------------------------------------------
     stripe_secret_key: str = field(  # repr=False: a logged or printed Settings hides it
         default="",
@@ -238,11 +243,6 @@ class Settings:
     )
     stripe_currency: str = setting("usd", "currency of invoice items an admin adds")
     stripe_timeout_s: float = setting(30.0, "longest one call to Stripe may take")
-
-    # --- print_to_pdf ----------------------------------------------------------
-    print_to_pdf_timeout_s: float = setting(
-        120.0, "longest a project may take to turn a file into PDF (at most 600)"
-    )
 
     # --- upgrades and licenses (docs/upgrades.md) -----------------------------------
     licenses_self_service: bool = setting(
