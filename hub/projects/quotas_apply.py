@@ -189,6 +189,19 @@ class QuotaApplier:
             stopped.append(self.cgroups.release)
         if change_log is not None:
             self._unsubscribe = change_log.subscribe("projects", self.on_change)
+        self._schedule(None)
+
+    async def apply_all(self) -> int:
+        """Apply the quotas of every project with upgrades (at start: projects an
+        earlier hub process started keep running with their idle timeouts)."""
+        rows = await self.db.fetch(
+            "SELECT project_id FROM projects WHERE NOT deleted AND EXISTS"
+            " (SELECT 1 FROM jsonb_each(users) u WHERE jsonb_typeof(u.value) = 'object'"
+            " AND u.value ? 'upgrades')"
+        )
+        for row in rows:
+            await self.apply(row["project_id"])
+        return len(rows)
 
     async def apply(self, project_id: UUID) -> dict[str, float] | None:
         applied = await license_table.project_upgrades(self.db, project_id)
@@ -216,16 +229,22 @@ class QuotaApplier:
             with contextlib.suppress(KeyError, ValueError, TypeError):
                 self._schedule(UUID(str(change.new_val["project_id"])))
 
-    def _schedule(self, project_id: UUID) -> None:
+    def _schedule(self, project_id: UUID | None) -> None:
         task = asyncio.get_running_loop().create_task(self._apply_quietly(project_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _apply_quietly(self, project_id: UUID) -> None:
+    async def _apply_quietly(self, project_id: UUID | None) -> None:
+        """One project (None: all with upgrades), logging instead of raising."""
         try:
-            await self.apply(project_id)
+            if project_id is None:
+                await self.apply_all()
+            else:
+                await self.apply(project_id)
         except HubError as exc:  # database down: the next change or start applies them
             log.warning("cannot apply project quotas", project_id=str(project_id), error=exc.text)
+        except Exception:
+            log.exception("applying project quotas failed", project_id=str(project_id))
 
     async def close(self) -> None:
         if self._unsubscribe is not None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hub.projects.quotas_apply import CgroupLimits
+from hub.projects.quotas_apply import CgroupLimits, QuotaApplier
 from hub.shell_accounts import create_account_from_shell
 from hub.shell_licenses import grant_license_from_shell
 from tests.fixtures.hub import basic_auth
@@ -284,3 +284,20 @@ async def test_quotas_reach_the_project_cgroups(connect: Any, hub: Any) -> None:
         cpu = Path("/sys/fs/cgroup/cpu") / cpu_line.split(":", 2)[2].lstrip("/")
         # cores: 1 by default + 1 upgraded = a CFS quota of two periods
         await eventually(lambda: (cpu / "cpu.cfs_quota_us").read_text().strip() == "200000", 10)
+
+
+@pytest.mark.parametrize("hub_overrides", [SELF_SERVICE])
+async def test_a_new_hub_applies_the_quotas_of_running_projects(connect: Any, hub: Any) -> None:
+    async with connect() as c:
+        me = await sign_up(c, "restart@example.com")
+        await ask(c, "purchase_license", info={"quota": {"mintime": 600}, "days": 1})
+        pid = await new_project(c)
+        assert (await set_upgrades(c, pid, str(me["account_id"]), mintime=600))["event"] == "query"
+    runner = hub.state.runner
+    project = uuid.UUID(pid)
+    default = hub.settings.project_idle_timeout_s
+    await eventually(lambda: runner.idle_timeout(project) == default + 600, 10)
+    runner.set_idle_timeout(project, None)  # as a hub process that just started knows it
+    applier = QuotaApplier(hub.db, runner, default, None)
+    assert await applier.apply_all() == 1
+    assert runner.idle_timeout(project) == default + 600
