@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from hub.db import projects
+from hub.db import licenses, projects
 from hub.db.database import Database
 from hub.handlers.context import Identity
 from hub.query import run_user_query
@@ -118,6 +119,9 @@ async def test_users_own_hide_and_upgrades_only(
     pid = await new_project(db, owner, "t")
     await projects.add_user(db, pid, collab.account_id, projects.COLLABORATOR)
     me, other = str(collab.account_id), str(owner.account_id)
+    # upgrades come from the account's licenses (hub/upgrades): the collaborator holds one
+    now = datetime.now(UTC)
+    await licenses.create(db, collab.account_id, {"cpu_shares": 1024, "cores": 1}, 1, now, None)
     q = {"projects": {"project_id": str(pid), "users": {me: {"upgrades": {"cpu_shares": 768}}}}}
     await run_user_query(db, collab, q, None)
     q = {
