@@ -4,6 +4,7 @@ and the real embedded PostgreSQL with pgvector."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import socket
 import time
@@ -16,7 +17,7 @@ import pytest
 from tests.e2e.test_projects import account, close, new_project
 from tests.fixtures.hub import basic_auth
 from tests.fixtures.openai_standin import OpenAIStandin, bag_of_words, running_standin
-from tests.fixtures.timeouts import seconds
+from tests.fixtures.timeouts import eventually, seconds
 
 KEY = "sk-standin-secret"
 MAX_TOKENS = 1000
@@ -157,6 +158,50 @@ async def test_rate_limit_per_account(connect, standin, http, http_url, hub) -> 
         assert (await c.call("chatgpt", text="6"))["text"] == "echo: 6"
     finally:
         await close(c)
+        await close(d)
+
+
+@pytest.mark.parametrize("ai_extra", [{"ai_requests_per_minute": 3}])
+async def test_concurrent_requests_cannot_pass_the_rate_together(connect, standin) -> None:
+    c, _ = await account(connect, "burst@example.com")
+    try:
+        replies = await asyncio.gather(
+            *(c.call("chatgpt", text=f"q{i}", raise_errors=False) for i in range(8))
+        )
+        ok = [r for r in replies if r["event"] == "chatgpt_response"]
+        refused = [r for r in replies if r["event"] == "error"]
+        assert len(ok) == 3 and len(refused) == 5
+        assert all("AI rate limit reached" in r["error"] for r in refused)
+        assert len(standin.chats()) == 3
+    finally:
+        await close(c)
+
+
+async def test_client_gone_mid_stream(connect, standin, hub) -> None:
+    c, me = await account(connect, "gone@example.com")
+    standin.gate = asyncio.Event()
+    standin.reply = "first second third"
+    try:
+        parts = c.stream("chatgpt", text="go", stream=True)
+        first = await anext(parts)
+        assert first["text"] == "first " and first["multi_response"] is True
+    finally:
+        await close(c)
+    standin.gate.set()  # the rest arrives for a client that has left
+
+    async def recorded() -> bool:
+        tokens = await hub.state.db.fetchval(
+            "SELECT tokens FROM ai_usage WHERE account_id = $1", uuid.UUID(me["account_id"])
+        )
+        return bool(tokens)
+
+    await eventually(recorded, 10)
+    # the hub still answers others
+    d, _ = await account(connect, "after@example.com")
+    try:
+        standin.reply = None
+        assert (await d.call("chatgpt", text="ok"))["text"] == "echo: ok"
+    finally:
         await close(d)
 
 
