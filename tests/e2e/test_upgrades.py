@@ -179,6 +179,10 @@ async def test_break_in(connect: Any, hub: Any, dsn: str) -> None:
         aid, bid = str(me_a["account_id"]), str(me_b["account_id"])
         pa, pb = await new_project(a), await new_project(b)
 
+        async with connect() as anon:
+            for event in ("get_available_upgrades", "remove_all_upgrades"):
+                refused = await ask(anon, event)
+                assert refused["error"] == "You must be signed in to use billing related functions."
         # a non-admin cannot grant itself a license (self-service is off)
         refused = await ask(b, "purchase_license", info={"quota": {"memory": 16000}})
         assert refused["event"] == "error" and "cannot be purchased" in refused["error"]
