@@ -367,6 +367,7 @@ async def test_embeddings_save_search_remove(connect, standin, hub) -> None:
         found = await c.call(
             "openai_embeddings_search", scope=f"projects/{pid}", text="the cats purr", limit=3
         )
+        assert found["event"] == "openai_embeddings_search_response"
         matches = found["matches"]
         assert matches[0]["id"] == ids[0]
         assert matches[0]["payload"] == {
@@ -443,6 +444,7 @@ async def test_embeddings_over_http(connect, standin, http, http_url) -> None:
             http, http_url, key, "openai_embeddings_search",
             scope=f"projects/{pid}", text="dogs fetch", limit=2,
         )  # fmt: skip
+        assert found["event"] == "openai_embeddings_search_response"
         assert found["matches"][0]["id"] == saved["ids"][1] and len(found["matches"]) == 2
         removed = await api(
             http, http_url, key, "openai_embeddings_remove",
