@@ -378,7 +378,7 @@ API_DESCRIPTIONS: Final[dict[str, str]] = {
         "whose first or last names start with each word, in any order (`jo sm` finds "
         "John Smith). The reply is `user_search_results` with `results`, a list of "
         "`{account_id, first_name, last_name, last_active, created}`; at most `limit` "
-        "(50 for non-admins by default).\n\n" + _curl("user_search", "query=jo sm,ada@example.com")
+        "(50 for non-admins by default).\n\n" + _curl("user_search", "query=lov,ada@example.com")
     ),
     "remove_collaborator": (
         "Takes a collaborator off a project; the caller needs write access. The owner "
