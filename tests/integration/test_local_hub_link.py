@@ -259,9 +259,9 @@ async def test_keepalive_drops_a_silent_daemon() -> None:
 
 async def test_unknown_event_names_the_project(local_hub: LocalHub) -> None:
     async with local_hub.client() as hub:
-        reply = await hub.call({"event": "sagews_execute_code", "project_id": "p-123"})
+        reply = await hub.call({"event": "stripe_get_customer", "project_id": "p-123"})
         assert reply["error"] == (
-            "Project p-123 does not implement handling mesg with event='sagews_execute_code'"
+            "Project p-123 does not implement handling mesg with event='stripe_get_customer'"
         )
         reply = await hub.call({"event": "nonsense"})
         assert reply["event"] == "error"
