@@ -17,6 +17,7 @@ a streamed request is answered with the whole text at once.
 from __future__ import annotations
 
 import time
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -156,12 +157,14 @@ async def _stream(
     # pieces over the stream's rate are held and joined to the next one, never dropped:
     # a reply with words missing would be worse than a slower one
     pending = ""
-    async for piece in endpoint.chat_stream(body, done):
-        pending += piece
-        if rate.admit(len(pending.encode())):
-            _push_part(ctx, request_id, pending)
-            pending = ""
-            await ctx.session.drain()
+    # closed at once (and its HTTP connection with it) when the client goes away
+    async with aclosing(endpoint.chat_stream(body, done)) as pieces:
+        async for piece in pieces:
+            pending += piece
+            if rate.admit(len(pending.encode())):
+                _push_part(ctx, request_id, pending)
+                pending = ""
+                await ctx.session.drain()
     if pending:
         _push_part(ctx, request_id, pending)
 

@@ -12,7 +12,7 @@ nothing has to be closed at hub stop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,9 @@ class Endpoint:
             raise AiUnavailable("the AI endpoint sent a reply without a message") from None
         return Completion(text, _tokens(data))
 
-    async def chat_stream(self, body: dict[str, Any], done: Completion) -> AsyncIterator[str]:
+    async def chat_stream(
+        self, body: dict[str, Any], done: Completion
+    ) -> AsyncGenerator[str, None]:
         """Yield the reply's pieces as they arrive; `done` gets the whole text and tokens."""
         async with self._session() as http:
             try:
