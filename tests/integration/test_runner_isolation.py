@@ -76,6 +76,9 @@ def _imported_roots() -> list[Path]:
             if parent.name == "site-packages" or (parent / "pyproject.toml").exists():
                 top = path.relative_to(parent).parts[0]
                 roots.add(parent / top)
+                # wheels repaired by auditwheel keep their shared libraries beside the
+                # package (pyzmq.libs/ for zmq), found through a relative rpath
+                roots.update(parent.glob("*.libs"))
                 break
     return sorted(roots)
 
