@@ -34,6 +34,9 @@ class Settings:
     )
     log_level: str = setting("info", "log level: debug, info, warning, error")
     log_format: str = setting("json", "log format: json or console")
+    trusted_proxies: str = setting(
+        "", "proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed"
+    )
     web_console: bool = setting(True, "serve the web console at / and /web/")
     advertise_host: str = setting(
         "",
@@ -337,7 +340,12 @@ class Settings:
                 raw = overrides[f.name]
             if raw is not None:
                 values[f.name] = _coerce(f.name, f.default, raw)
-        return cls(**values)
+        settings = cls(**values)
+        if settings.trusted_proxies:
+            from hub.transport.addresses import parse_networks
+
+            parse_networks(settings.trusted_proxies)  # a bad entry stops the start, named
+        return settings
 
 
 def _coerce(name: str, default: Any, raw: Any) -> Any:

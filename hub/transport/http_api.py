@@ -167,7 +167,7 @@ class HttpApi:
             return _error(404, f"unknown endpoint '{event}'")
         if event not in API_EVENTS:
             return _error(404, f"endpoint '{event}' is not part of the HTTP API")
-        ip = client_ip(request)
+        ip = client_ip(request, self.hub.settings.trusted_proxies)
         now = time.monotonic()
         if not self.buckets.take(ip, now):
             return _error(429, "too many requests from your address; slow down")

@@ -55,7 +55,9 @@ class WebSocketEndpoint:
             timeout=2.0,
         )
         await ws.prepare(request)
-        session = ClientSession(self.hub, self.router, ws, client_ip(request))
+        session = ClientSession(
+            self.hub, self.router, ws, client_ip(request, self.hub.settings.trusted_proxies)
+        )
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(session=session.session_id, ip=session.ip)
         self.sessions.add(session)
