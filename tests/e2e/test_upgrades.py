@@ -53,7 +53,7 @@ async def set_upgrades(client: Any, pid: str, account_id: str, **upgrades: Any) 
 
 
 async def available(client: Any) -> dict[str, Any]:
-    reply = await ask(client, "get_available_upgrades")
+    reply = await client.call("get_available_upgrades", raise_errors=False)
     assert reply["event"] == "available_upgrades", reply
     return reply
 
@@ -100,13 +100,13 @@ async def test_license_apply_check_remove_over_websocket(connect: Any, hub: Any)
         assert (await set_upgrades(c, p1, aid, mintime=None))["event"] == "query"
         await eventually(lambda: runner.idle_timeout(uuid.UUID(p1)) == default_idle, 10)
 
-        bad = await ask(c, "remove_all_upgrades", projects=["not-a-uuid"])
+        bad = await c.call("remove_all_upgrades", raise_errors=False, projects=["not-a-uuid"])
         assert bad["event"] == "error"
-        done = await ask(c, "remove_all_upgrades", projects=[p2])
+        done = await c.call("remove_all_upgrades", raise_errors=False, projects=[p2])
         assert done["event"] == "success"
         assert (await available(c))["available"] == {"memory": 1000, "mintime": 7200, "cores": 2}
         assert (await set_upgrades(c, p1, aid, mintime=60))["event"] == "query"
-        done = await ask(c, "remove_all_upgrades")
+        done = await c.call("remove_all_upgrades", raise_errors=False)
         assert done["event"] == "success"
         got = await available(c)
         assert got["available"] == got["total"] and got["excess"] == {}
