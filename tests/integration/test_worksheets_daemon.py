@@ -191,8 +191,15 @@ async def test_output_cap_per_cell(local_hub: LocalHub) -> None:
     async with local_hub.client() as side:
         exact = await side.stream(execute("w.sagews", "print('x' * 999)", window=1000))
         assert text(exact) == "x" * 999 + "\n"
-        parts = await side.stream(execute("w.sagews", "print('y' * 1001)", window=1000))
-        assert "y" not in text(parts) and "truncated" in text(parts, "stderr")
+        code = "print('y' * 1001)\nwhile True:\n    print('z' * 100)"
+        id_ = await side.send(execute("w.sagews", code))
+        notice = await side.next_reply(id_)
+        assert "stopped at 1000 bytes" in notice["output"].get("stderr", ""), notice
+        with pytest.raises(TimeoutError):  # held once its pipe is full
+            await side.next_reply(id_, timeout=0.5)
+        await side.call({"event": "sagews_interrupt", "path": "w.sagews"})
+        last = await side.next_reply(id_)
+        assert last["output"]["done"] is True and "KeyboardInterrupt" in last["output"]["stderr"]
 
 
 @pytest.mark.parametrize("local_hub_args", [("--max-worksheets", "1")])
@@ -231,3 +238,20 @@ async def test_link_drop_detaches_a_paused_cell(local_hub: LocalHub) -> None:
         parts = await again.stream(execute("w.sagews", "print(i)"), timeout=20)
         assert text(parts) == "9999\n"
         await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("local_hub_args", [("--worksheet-max-output-bytes", "100000")])
+async def test_a_detached_cell_printing_forever_is_held_after_the_cap(local_hub: LocalHub) -> None:
+    side = HubSide(await local_hub.connect())
+    code = "import os\nprint(os.getpid())\nwhile True:\n    print('x' * 1000)"
+    id_ = await side.send(execute("w.sagews", code, window=1))
+    pid = int((await side.next_reply(id_))["output"]["stdout"].split()[0])
+    await side.close()  # the hub went away: the output is dropped up to the cap, then held
+    await eventually(lambda: proc_stat(pid)[0] == "S", 10)
+    before = cpu_seconds(pid)
+    await asyncio.sleep(0.5)  # a measurement interval, not a synchronisation
+    assert cpu_seconds(pid) - before < 0.1
+    async with local_hub.client() as again:
+        quit_ = await again.call({"event": "sagews_quit", "path": "w.sagews"})
+        assert quit_["event"] == "success"
+    await eventually(lambda: process_gone(pid), 5)

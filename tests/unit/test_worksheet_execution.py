@@ -71,18 +71,32 @@ async def test_release_and_detach_end_the_wait() -> None:
     assert len(sent2) == 1
 
 
-async def test_output_cap_at_its_edge() -> None:
+async def test_output_cap_at_its_edge_then_the_cell_is_held() -> None:
     ex, sent = execution(window=100, max_bytes=10)
     await ex.emit({"stdout": "x" * 10})
     assert sent == [{"stdout": "x" * 10}]
-    await ex.emit({"stdout": "y"})
-    await ex.emit({"stdout": "z"})
-    assert len(sent) == 2 and "truncated" in sent[1]["stderr"] and "10 bytes" in sent[1]["stderr"]
+    task = await emit_all(ex, [{"stdout": "y"}, {"stdout": "z"}])
+    assert len(sent) == 2 and "stopped at 10 bytes" in sent[1]["stderr"]
+    assert not task.done()  # held: the reader would stop here
+    ex.release()
+    await task
+    assert len(sent) == 2
+
+
+async def test_a_detached_cell_drops_output_up_to_the_cap_then_is_held() -> None:
+    ex, sent = execution(window=1, max_bytes=10)
+    ex.detach()
+    await ex.emit({"stdout": "x" * 10})
+    task = await emit_all(ex, [{"stdout": "y"}])
+    assert sent == [] and not task.done()
+    ex.release()
+    await task
 
 
 async def test_a_blob_goes_before_its_part_and_counts_toward_the_cap() -> None:
     ex, sent = execution(window=100, max_bytes=10)
     await ex.emit({"file": {"uuid": "u"}}, blob=("u", b"12345"))
     assert sent == [("u", b"12345"), {"file": {"uuid": "u"}}]
+    ex.release()  # not held after the cap, so the call returns
     await ex.emit({"file": {"uuid": "v"}}, blob=("v", b"123456"))
-    assert len(sent) == 3 and "stderr" in sent[2]  # the blob was not sent
+    assert len(sent) == 3 and "stderr" in sent[2]  # the notice; the blob was not sent

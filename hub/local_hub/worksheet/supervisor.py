@@ -18,7 +18,9 @@ acknowledges (the hub counts what its client got, and acknowledges parts it
 dropped itself); without a count it acknowledges every part sent so far. An
 interrupt lifts the window for the rest of the cell (so its traceback and
 `done` get through), and a detached execution (its hub or client went away)
-drops its output without waiting.
+drops its output without waiting. Past `max_output_bytes` (attached or not) a
+cell is held: its output is no longer read, so it blocks at its next write
+until an interrupt, a quit, or its process's end releases it.
 """
 
 from __future__ import annotations
@@ -86,32 +88,38 @@ class Execution:
         self.detached = True
         self.resumed.set()
 
-    def gone(self) -> bool:
-        return self.detached
-
     def finish(self, outcome: dict[str, Any]) -> None:
         if not self.finished.done():
             self.finished.set_result(outcome)
 
     async def emit(self, output: dict[str, Any], blob: tuple[str, bytes] | None = None) -> None:
-        if self.detached or self.cut:
-            return
         size = sum(len(v) for v in output.values() if isinstance(v, str))
         size += len(blob[1]) if blob is not None else 0
-        if self.sent_bytes + size > self.max_output_bytes:
+        if not self.cut and self.sent_bytes + size > self.max_output_bytes:
             self.cut = True
-            blob = None
-            output = {
-                "stderr": f"\n[output of this cell truncated: more than {self.max_output_bytes}"
-                " bytes; the cell keeps running]\n"
-            }
+            if not self.detached:
+                notice = (
+                    f"\n[output of this cell stopped at {self.max_output_bytes} bytes: the cell"
+                    " waits at its next output until it is interrupted]\n"
+                )
+                await self._send({"stderr": notice}, None)
+        if self.cut:
+            # held, not drained: the reader stops, the pipe fills, the cell blocks in its
+            # next write, so a cell printing forever costs neither memory nor CPU
+            while not self.unlimited:
+                self.resumed.clear()
+                await self.resumed.wait()
+            return
+        # a detached cell's output is read and dropped, up to the cap
         self.sent_bytes += size
         while not (self.unlimited or self.detached) and self.unacked >= self.window:
             self.resumed.clear()
             await self.resumed.wait()
-        if self.gone():
-            return
-        self.unacked += 1
+        if not self.detached:
+            self.unacked += 1
+            await self._send(output, blob)
+
+    async def _send(self, output: dict[str, Any], blob: tuple[str, bytes] | None) -> None:
         try:
             if blob is not None:
                 await self.send_blob(*blob)
@@ -150,8 +158,11 @@ class WorkerProcess:
         loop = asyncio.get_running_loop()
         self.ready: asyncio.Future[dict[str, Any]] = loop.create_future()
         self.ended = asyncio.Event()
+        self._exited = asyncio.Event()
+        self._exit_code = 0
         self._raw = loop.create_task(self._read_raw())
         self._proto = loop.create_task(self._read_protocol())
+        self._watcher = loop.create_task(self._watch())
 
     @classmethod
     def spawn(
@@ -399,10 +410,18 @@ class WorkerProcess:
                 if ex is not None and text:
                     await ex.emit({"stdout": text})
 
+    async def _watch(self) -> None:
+        """The process ended: a reader held by a cell (acks, the cap) must reach the end."""
+        self._exit_code = await self.child.wait()
+        self._exited.set()
+        if self.current is not None:
+            self.current.release()
+
     async def _end(self) -> None:
         self.alive = False
         self.child.kill_group(signal.SIGKILL)
-        code = await self.child.wait()
+        await self._exited.wait()
+        code = self._exit_code
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._raw), 1.0)
         self._raw.cancel()
