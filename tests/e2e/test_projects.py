@@ -528,7 +528,9 @@ async def test_a_restarted_hub_finds_running_projects_again(dsn, tmp_path) -> No
 
 
 # lossless pacing is what this test is about, so the output rate limit is off
-@pytest.mark.parametrize("hub_overrides", [{"stream_max_bytes_per_s": 0}])
+@pytest.mark.parametrize(
+    "hub_overrides", [{"stream_max_bytes_per_s": 0, "stream_max_messages_per_s": 0}]
+)
 async def test_a_stream_waits_for_a_client_that_pauses_reading(connect, ws_url, hub) -> None:
     import json
 
