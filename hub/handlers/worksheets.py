@@ -62,9 +62,10 @@ async def sagews_execute_code(msg: SagewsExecuteCode, ctx: Context) -> Reply:
     return await ctx.hub.live.worksheets.execute(msg, project_id, ctx.session, ctx.hub.db)
 
 
-@routes.handler(SagewsOutputAck)
+# inline: an ack must not wait for a handler slot held by the cells it unblocks
+@routes.handler(SagewsOutputAck, inline=True)
 async def sagews_output_ack(msg: SagewsOutputAck, ctx: Context) -> Reply | None:
-    await ctx.hub.live.worksheets.ack(ctx.session.session_id, msg.id)
+    ctx.hub.live.worksheets.ack(ctx.session.session_id, msg.id)
     return None
 
 

@@ -127,13 +127,19 @@ class WorksheetRelay:
             if not finished and not conn.closed:
                 self._spawn(conn.send({"event": "sagews_forget", "call_id": call.id}))
 
-    async def ack(self, session_id: str, id_: str) -> None:
-        """Acknowledge every part of the stream `id_` of this session sent so far."""
+    def ack(self, session_id: str, id_: str) -> None:
+        """Acknowledge every part of the stream `id_` of this session sent so far.
+
+        Never waits (the send is a task of its own), so the ack is handled in the
+        session's reader: with every handler slot taken by cells queued behind a
+        cell waiting for this very ack, a queued ack would never run.
+        """
         stream = self._streams.get((session_id, id_))
         if stream is None:
             return  # the stream ended before its ack arrived
         count, stream.delivered = stream.delivered, 0
-        await stream.ack(count)
+        if count > 0:
+            self._spawn(stream.ack(count))
 
     async def _store_file(
         self, conn: ProjectConnection, db: Database, project_id: UUID, part: dict[str, Any]

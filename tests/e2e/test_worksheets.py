@@ -150,6 +150,22 @@ async def test_quit_then_restart_and_crash_then_restart(connect) -> None:
         await close(c)
 
 
+@pytest.mark.parametrize(
+    "hub_overrides", [{"max_concurrent_handlers": 3, "worksheet_output_window": 2}]
+)
+async def test_acks_pass_cells_queued_in_every_handler_slot(connect) -> None:
+    c, _ = await account(connect, "ws-slots@example.com")
+    try:
+        pid = await new_project(c)
+        code = "import time\nfor i in range(6):\n    print(i)\n    time.sleep(0.01)"
+        streams = [await Stream(c, pid, "w.sagews", code).send() for _ in range(5)]
+        for stream in streams:
+            parts = await stream.rest()
+            assert text(parts) == "".join(f"{i}\n" for i in range(6))
+    finally:
+        await close(c)
+
+
 @pytest.mark.parametrize("hub_overrides", [{"worksheet_output_window": 5}])
 async def test_flow_control_window_and_ack(connect) -> None:
     c, _ = await account(connect, "ws-flow@example.com")
