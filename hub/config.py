@@ -156,6 +156,9 @@ class Settings:
     worksheet_timeout_s: float = setting(
         60.0, "longest wait for sagews_start, sagews_interrupt and sagews_quit"
     )
+    worksheet_cells_per_client: int = setting(
+        16, "cells one connection may have running or queued (keeps slots for interrupts)"
+    )
 
     # --- live code: terminals ----------------------------------------------------
     terminals_per_client: int = setting(

@@ -25,7 +25,7 @@ from uuid import UUID
 from hub.config import Settings
 from hub.db import blobs
 from hub.db.database import Database
-from hub.errors import HubError
+from hub.errors import BadRequest, HubError
 from hub.live.output_rate import OutputRate
 from hub.local_hub.pool import ProjectConnection, ProjectLinks
 from hub.protocol import Reply
@@ -43,6 +43,8 @@ class WorksheetRelay:
         self.settings = settings
         self.links = links
         self._streams: dict[tuple[str, str], _Stream] = {}
+        self._cells: dict[str, int] = {}
+        """Cells running or queued, by session: `worksheet_cells_per_client` at most."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def call(self, project_id: UUID, message: dict[str, Any]) -> None:
@@ -59,6 +61,30 @@ class WorksheetRelay:
         session: Session,
         db: Database,
     ) -> Reply:
+        outer_id = msg.id if isinstance(msg.id, str) else None
+        cells = self._cells.get(session.session_id, 0)
+        limit = self.settings.worksheet_cells_per_client
+        if cells >= limit:
+            raise BadRequest(
+                f"too many worksheet cells running or waiting on this connection (at most"
+                f" {limit}); wait for one to finish or interrupt it"
+            )
+        self._cells[session.session_id] = cells + 1
+        try:
+            return await self._execute(msg, project_id, session, db, outer_id)
+        finally:
+            left = self._cells.pop(session.session_id, 1) - 1
+            if left > 0:
+                self._cells[session.session_id] = left
+
+    async def _execute(
+        self,
+        msg: SagewsExecuteCode,
+        project_id: UUID,
+        session: Session,
+        db: Database,
+        outer_id: str | None,
+    ) -> Reply:
         message: dict[str, Any] = {
             "event": "sagews_execute_code",
             "project_id": str(project_id),
@@ -69,7 +95,6 @@ class WorksheetRelay:
         }
         if isinstance(msg.cell_id, str):
             message["cell_id"] = msg.cell_id
-        outer_id = msg.id if isinstance(msg.id, str) else None
         conn = await self.links.get(project_id)
         call = await conn.open_call(message)
         key = (session.session_id, outer_id) if outer_id is not None else None

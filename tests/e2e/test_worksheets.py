@@ -166,6 +166,30 @@ async def test_acks_pass_cells_queued_in_every_handler_slot(connect) -> None:
         await close(c)
 
 
+@pytest.mark.parametrize(
+    "hub_overrides", [{"max_concurrent_handlers": 4, "worksheet_cells_per_client": 2}]
+)
+async def test_cells_per_client_leave_room_for_an_interrupt(connect) -> None:
+    c, _ = await account(connect, "ws-cells@example.com")
+    try:
+        pid = await new_project(c)
+        code = "import time\nprint('go')\ntime.sleep(60)"
+        running = await Stream(c, pid, "w.sagews", code).send()
+        await running.next()
+        queued = await Stream(c, pid, "w.sagews", "print('next')").send()
+        refused = await Stream(c, pid, "w.sagews", "1").send()
+        error = await refused.next()
+        assert error["event"] == "error" and "at most 2" in error["error"]
+        assert (await c.call("sagews_interrupt", project_id=pid, path="w.sagews"))["event"] == (
+            "success"
+        )
+        assert "KeyboardInterrupt" in text(await running.rest(), "stderr")
+        assert text(await queued.rest()) == "next\n"
+        assert text(await run(c, pid, "w.sagews", "print('again')")) == "again\n"
+    finally:
+        await close(c)
+
+
 @pytest.mark.parametrize("hub_overrides", [{"worksheet_output_window": 5}])
 async def test_flow_control_window_and_ack(connect) -> None:
     c, _ = await account(connect, "ws-flow@example.com")
