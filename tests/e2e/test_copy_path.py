@@ -133,6 +133,7 @@ async def test_background_copy_status_and_errors(connect) -> None:
 
         await eventually(finished, 10)
         status = await c.call("copy_path_status", copy_path_id=copy_id)
+        assert status["event"] == "copy_path_status_response"
         assert status["data"]["error"] is None
         assert await read(c, dst, "g.txt") == CONTENT
         listed = await c.call("copy_path_status", target_project_id=dst, pending=False)
