@@ -112,13 +112,24 @@ async def probe(url: str, cookie: str, n: int) -> Latencies:
     """Sequential pings on one fresh connection."""
     lat = Latencies()
     p = await open_pinger(url, cookie, "probe", lat)
+    answered = asyncio.Event()
+    record = p.on_message
+
+    def on_message(payload: bytes, is_text: bool) -> None:
+        record(payload, is_text)
+        answered.set()
+
+    assert p.conn is not None
+    p.conn.on_message = on_message
     try:
         for _ in range(n):
+            answered.clear()
             before = len(lat.values)
             p.ping()
             async with asyncio.timeout(10):
                 while len(lat.values) == before:
-                    await asyncio.sleep(0)
+                    await answered.wait()
+                    answered.clear()
     finally:
         assert p.conn is not None
         p.conn.close()
