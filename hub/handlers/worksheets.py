@@ -58,8 +58,13 @@ async def sagews_execute_code(msg: SagewsExecuteCode, ctx: Context) -> Reply:
     if not isinstance(msg.id, str):
         # the parts carry it, and acks name it
         raise BadRequest("sagews_execute_code needs an id")
-    project_id = await _project(ctx, msg.project_id)
-    return await ctx.hub.live.worksheets.execute(msg, project_id, ctx.session, ctx.hub.db)
+    relay = ctx.hub.live.worksheets
+    turn = relay.turn(ctx.session, msg.project_id, msg.path)  # before any await
+    try:
+        project_id = await _project(ctx, msg.project_id)
+        return await relay.execute(msg, project_id, ctx.session, ctx.hub.db, turn)
+    finally:
+        turn.done()
 
 
 # inline: an ack must not wait for a handler slot held by the cells it unblocks

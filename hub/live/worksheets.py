@@ -38,10 +38,38 @@ if TYPE_CHECKING:
 FOREVER_S = 10.0 * 365 * 86400
 
 
+class Turn:
+    """A cell's place in its worksheet's line: it may send once the cell before it has."""
+
+    __slots__ = ("_key", "_mine", "_previous", "_turns")
+
+    def __init__(
+        self,
+        turns: dict[Any, asyncio.Future[None]],
+        key: Any,
+    ) -> None:
+        self._turns = turns
+        self._key = key
+        self._previous = turns.get(key)
+        self._mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        turns[key] = self._mine
+
+    async def wait(self) -> None:
+        if self._previous is not None:
+            await asyncio.shield(self._previous)
+
+    def done(self) -> None:
+        if not self._mine.done():
+            self._mine.set_result(None)
+        if self._turns.get(self._key) is self._mine:
+            del self._turns[self._key]
+
+
 class WorksheetRelay:
     def __init__(self, settings: Settings, links: ProjectLinks) -> None:
         self.settings = settings
         self.links = links
+        self._turns: dict[Any, asyncio.Future[None]] = {}
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._cells: dict[str, int] = {}
         """Cells running or queued, by session: `worksheet_cells_per_client` at most."""
@@ -54,12 +82,19 @@ class WorksheetRelay:
         if reply.get("event") == "error":
             raise HubError(str(reply.get("error", "error in project")))
 
+    def turn(self, session: Session, project_id: Any, path: str) -> Turn:
+        """Take a place in line, before the first await of the handler: handlers start in
+        the order their messages arrived, but their access checks may finish in any
+        order, and a worksheet's cells must reach the project in the client's order."""
+        return Turn(self._turns, (session.session_id, str(project_id), path))
+
     async def execute(
         self,
         msg: SagewsExecuteCode,
         project_id: UUID,
         session: Session,
         db: Database,
+        turn: Turn,
     ) -> Reply:
         outer_id = msg.id if isinstance(msg.id, str) else None
         cells = self._cells.get(session.session_id, 0)
@@ -71,7 +106,7 @@ class WorksheetRelay:
             )
         self._cells[session.session_id] = cells + 1
         try:
-            return await self._execute(msg, project_id, session, db, outer_id)
+            return await self._execute(msg, project_id, session, db, outer_id, turn)
         finally:
             left = self._cells.pop(session.session_id, 1) - 1
             if left > 0:
@@ -84,6 +119,7 @@ class WorksheetRelay:
         session: Session,
         db: Database,
         outer_id: str | None,
+        turn: Turn,
     ) -> Reply:
         message: dict[str, Any] = {
             "event": "sagews_execute_code",
@@ -95,8 +131,12 @@ class WorksheetRelay:
         }
         if isinstance(msg.cell_id, str):
             message["cell_id"] = msg.cell_id
-        conn = await self.links.get(project_id)
-        call = await conn.open_call(message)
+        await turn.wait()
+        try:
+            conn = await self.links.get(project_id)
+            call = await conn.open_call(message)
+        finally:
+            turn.done()  # sent (or failed): the next cell of this worksheet may go
         key = (session.session_id, outer_id) if outer_id is not None else None
         stream = _Stream(conn, call.id)
         if key is not None:

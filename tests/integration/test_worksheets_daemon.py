@@ -171,7 +171,11 @@ async def test_crash_reports_and_restarts(local_hub: LocalHub) -> None:
 
 async def test_two_worksheets_run_in_parallel(local_hub: LocalHub) -> None:
     async with local_hub.client() as side:
-        slow = await side.send(execute("a.sagews", "import time\ntime.sleep(30)"))
+        slow = await side.send(
+            execute("a.sagews", "import time\nprint('started', flush=True)\ntime.sleep(30)")
+        )
+        # the slow cell is running (not still waiting for its worker) before b starts
+        assert (await side.next_reply(slow))["output"]["stdout"] == "started\n"
         parts = await side.stream(execute("b.sagews", "print('fast')"), timeout=10)
         assert text(parts) == "fast\n"
         await side.call({"event": "sagews_quit", "path": "a.sagews"})
