@@ -382,6 +382,8 @@ def _hub(workdir: Path) -> Iterator[tuple[int, int, int | None, str]]:
     data.mkdir()
     port = free_port()
     argv = [str(VENV_BIN / "hub"), "serve", "--host", HOST, "--port", str(port)]
+    # fan-out is measured, not the per-connection message pace (off, as in run_all)
+    argv += ["--ws-max-messages-per-s", "0"]
     argv += ["--data-dir", str(data)]
     try:
         with run_server("hub", argv, port, workdir / "feeds-hub.log", ready_timeout=180) as hub:

@@ -611,6 +611,8 @@ def hub_with_project(workdir: Path) -> Iterator[Target]:
     # the relay's own speed is measured: the per-stream output rate limit (1 MB/s by
     # default, which a 64 MiB stream would hit at once) is turned off
     argv += ["--stream-max-bytes-per-s", "0", "--stream-max-messages-per-s", "0"]
+    # and so is the per-connection message pace (16 calls in flight on one connection)
+    argv += ["--ws-max-messages-per-s", "0"]
     daemon_pid: int | None = None
     try:
         with run_server("hub", argv, port, workdir / "relay-hub.log", ready_timeout=180) as hub:

@@ -55,9 +55,9 @@ class Settings:
         1000, "replies waiting to be written before a non-reading client is closed (4008)"
     )
     ws_max_messages_per_s: float = setting(
-        1000.0, "messages one connection may send per second; beyond, the hub reads it slower"
+        200.0, "messages one connection may send per second; beyond, the hub reads it slower"
     )
-    ws_message_burst: int = setting(2000, "messages one connection may send at once in a burst")
+    ws_message_burst: int = setting(1000, "messages one connection may send at once in a burst")
     ws_heartbeat_s: float = setting(
         30.0, "ping a client quiet this long; no answer in half of it closes (4009)"
     )
