@@ -7,14 +7,14 @@ Other clients never wait for it: the reader also yields to the event loop every
 `YIELD_EVERY` frames, even within its budget, so one busy socket cannot hold the
 loop for a whole buffer of frames.
 
-    pace = InboundPace(max_per_s=1000, burst=2000)
+    pace = InboundPace(max_per_s=200, burst=1000)
     async for frame in ws:
-        await pace.take()
+        if (wait := pace.delay()) is not None:
+            await asyncio.sleep(wait)
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 YIELD_EVERY = 64
@@ -32,13 +32,15 @@ class InboundPace:
         self.waited_s = 0.0
         """Total time this connection's reader was held back (for logs and metrics)."""
 
-    async def take(self) -> None:
+    def delay(self) -> float | None:
+        """Before reading the next frame: None to go on, else seconds to sleep (0: just
+        yield to the loop). Synchronous, so the common case costs no coroutine."""
         self._since_yield += 1
         if self.max_per_s <= 0:  # no limit
             if self._since_yield >= YIELD_EVERY:
                 self._since_yield = 0
-                await asyncio.sleep(0)
-            return
+                return 0.0
+            return None
         now = time.monotonic()
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.max_per_s)
         self._last = now
@@ -46,10 +48,11 @@ class InboundPace:
             wait = (1 - self._tokens) / self.max_per_s
             self.waited_s += wait
             self._since_yield = 0
-            await asyncio.sleep(wait)
-            self._tokens = 1.0
-            self._last = time.monotonic()
-        elif self._since_yield >= YIELD_EVERY:
-            self._since_yield = 0
-            await asyncio.sleep(0)
+            self._tokens = 0.0  # the sleep refills exactly the one token this frame takes
+            self._last = now + wait
+            return wait
         self._tokens -= 1
+        if self._since_yield >= YIELD_EVERY:
+            self._since_yield = 0
+            return 0.0
+        return None

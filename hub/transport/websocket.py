@@ -90,8 +90,10 @@ class WebSocketEndpoint:
         now = asyncio.get_running_loop().time
         settings = self.hub.settings
         pace = InboundPace(settings.ws_max_messages_per_s, settings.ws_message_burst)
+        delay = pace.delay
         async for frame in ws:
-            await pace.take()
+            if (wait := delay()) is not None:
+                await asyncio.sleep(wait)
             session.last_seen = now()
             if frame.type is WSMsgType.TEXT:
                 try:
