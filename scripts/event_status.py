@@ -64,8 +64,8 @@ def _named_events(node: ast.AST, events: set[str]) -> set[str]:
     for n in ast.walk(node):
         if isinstance(n, ast.Call):
             name = n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
-            if name in CALLS and n.args and isinstance(n.args[0], ast.Constant):
-                found.add(str(n.args[0].value))
+            if name in CALLS:  # helpers may take the event after other arguments
+                found.update(str(a.value) for a in n.args if isinstance(a, ast.Constant))
             for kw in n.keywords:
                 if kw.arg == "event" and isinstance(kw.value, ast.Constant):
                     found.add(str(kw.value.value))

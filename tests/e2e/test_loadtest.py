@@ -18,7 +18,7 @@ async def test_a_short_run_uses_every_way_in_and_reports_each_event(hub, ws_url)
         ramp_up_s=0.3,
         duration_s=2.0,
         think_s=0.02,
-        mix={"ping": 3, "exec": 1, "file": 1, "feed": 1},
+        mix={"ping": 3, "exec": 1, "file": 1, "feed": 1, "cell": 1},
         auth=("password", "cookie", "key"),
         progress=False,
     )
@@ -27,7 +27,7 @@ async def test_a_short_run_uses_every_way_in_and_reports_each_event(hub, ws_url)
     assert report["errors"] == 0, table(report)
     assert events["signup"]["count"] == 3
     assert events["connect"]["count"] == 3  # one per user, each its own way in
-    for name in ("ping", "exec", "write_file", "read_file", "feed"):
+    for name in ("ping", "exec", "write_file", "read_file", "feed", "cell"):
         assert events[name]["count"] > 0, name
         assert 0 < events[name]["p50_ms"] <= events[name]["p99_ms"]
     assert "password" not in report["settings"]
