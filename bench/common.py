@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,6 +222,23 @@ def run_server(
     finally:
         stop_process(proc)
         log.close()
+
+
+def run_alternating(
+    runs: int,
+    modes: dict[str, Callable[[], list[float]]],
+    summary: Callable[[str, list[float]], str],
+) -> dict[str, list[float]]:
+    """`runs` rounds of every mode, the order flipped each round (so neither mode always
+    runs on a warmer machine); prints each run's summary; returns all times by mode."""
+    results: dict[str, list[float]] = {mode: [] for mode in modes}
+    names = list(modes)
+    for i in range(runs):
+        for mode in names if i % 2 == 0 else reversed(names):
+            times = modes[mode]()
+            results[mode] += times
+            print(f"run {i + 1} {summary(mode, times)}", flush=True)
+    return results
 
 
 def python_cmd(module: str, *args: str) -> list[str]:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import uvloop
 
-from bench.common import HOST, percentile
+from bench.common import HOST, percentile, run_alternating
 from bench.project_relay import Target, hub_with_project
 from hub.client import HubClient
 from hub.local_hub.framing import BlobFrame, JsonFrame
@@ -126,14 +126,14 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3, help="runs of each mode")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-term-") as tmp, hub_with_project(Path(tmp)) as t:
-        results: dict[str, list[float]] = {"direct": [], "relay": []}
-        for i in range(args.runs):
-            order = ("direct", "relay") if i % 2 == 0 else ("relay", "direct")
-            for mode in order:
-                run = direct_run if mode == "direct" else relay_run
-                times = uvloop.run(run(t, args.rounds))
-                results[mode] += times
-                print(f"run {i + 1} {summary(mode, times)}", flush=True)
+        results = run_alternating(
+            args.runs,
+            {
+                "direct": lambda: uvloop.run(direct_run(t, args.rounds)),
+                "relay": lambda: uvloop.run(relay_run(t, args.rounds)),
+            },
+            summary,
+        )
         print("all:")
         for mode, times in results.items():
             print(f"      {summary(mode, times)}")

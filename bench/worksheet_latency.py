@@ -32,7 +32,7 @@ from typing import Any
 import msgspec
 import uvloop
 
-from bench.common import HOST, percentile
+from bench.common import HOST, percentile, run_alternating
 from bench.project_relay import Target, hub_with_project
 from hub.client import HubClient
 from hub.local_hub.framing import JsonFrame
@@ -125,14 +125,14 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3, help="runs of each mode")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ws-") as tmp, hub_with_project(Path(tmp)) as t:
-        results: dict[str, list[float]] = {"direct": [], "relay": []}
-        for i in range(args.runs):
-            order = ("direct", "relay") if i % 2 == 0 else ("relay", "direct")
-            for mode in order:
-                run = direct_run if mode == "direct" else relay_run
-                times = uvloop.run(run(t, args.cells))
-                results[mode] += times
-                print(f"run {i + 1} {summary(mode, times)}", flush=True)
+        results = run_alternating(
+            args.runs,
+            {
+                "direct": lambda: uvloop.run(direct_run(t, args.cells)),
+                "relay": lambda: uvloop.run(relay_run(t, args.cells)),
+            },
+            summary,
+        )
         colds = [uvloop.run(cold_run(t)) for _ in range(3)]
         print("all:")
         for mode, times in results.items():
