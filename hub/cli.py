@@ -82,9 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "account":
         return _run(_account_create(settings, args))
     if args.command == "license":
-        from hub.shell_licenses import license_command
+        from hub.shell_licenses import license_work
 
-        return _run(license_command(settings, args, _with_database))
+        return _run(_print_result(settings, license_work(settings, args)))
     if args.command == "status":
         return _run(_status(settings, as_json=args.json))
     return 2
@@ -144,6 +144,11 @@ async def _account_create(settings: Settings, args: argparse.Namespace) -> int:
             api_key=args.api_key,
         )
 
+    return await _print_result(settings, work)
+
+
+async def _print_result(settings: Settings, work: Callable[[str], Awaitable[Any]]) -> int:
+    """Run a shell command's `work(dsn)` and print its result, or its error, as JSON."""
     try:
         result = await _with_database(settings, work)
     except ValueError as exc:

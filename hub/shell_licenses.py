@@ -16,8 +16,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
-import msgspec
-
 from hub.config import Settings
 from hub.db import accounts
 from hub.db import licenses as license_table
@@ -90,11 +88,11 @@ async def grant_license_from_shell(
         await db.close()
 
 
-async def license_command(
-    settings: Settings,
-    args: argparse.Namespace,
-    with_database: Callable[[Settings, Callable[[str], Awaitable[Any]]], Awaitable[Any]],
-) -> int:
+def license_work(
+    settings: Settings, args: argparse.Namespace
+) -> Callable[[str], Awaitable[dict[str, Any]]]:
+    """What `hub license grant` does with the database (the CLI runs and prints it)."""
+
     async def work(dsn: str) -> dict[str, Any]:
         return await grant_license_from_shell(
             dsn,
@@ -106,10 +104,4 @@ async def license_command(
             days=args.days,
         )
 
-    try:
-        result = await with_database(settings, work)
-    except ValueError as exc:
-        print(msgspec.json.encode({"error": str(exc)}).decode())
-        return 1
-    print(msgspec.json.encode(result).decode())
-    return 0
+    return work
