@@ -241,6 +241,18 @@ def run_alternating(
     return results
 
 
+RESULTS = REPO / "bench" / "RESULTS.md"
+
+
+def append_results(text: str) -> None:
+    """Append one dated section to bench/RESULTS.md (made with a title if missing)."""
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n\nAppended by the scripts under `bench/`.\n\n")
+    with RESULTS.open("a", encoding="utf-8") as f:
+        f.write("\n" + text)
+    print(f"appended to {RESULTS.relative_to(REPO)}", flush=True)
+
+
 def python_cmd(module: str, *args: str) -> list[str]:
     """argv for ``python -m module args`` with the interpreter running us."""
     return [sys.executable, "-m", module, *args]

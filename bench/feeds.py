@@ -47,8 +47,8 @@ import uvloop
 from bench import rawws
 from bench.common import (
     HOST,
-    REPO,
     VENV_BIN,
+    append_results,
     cpu_seconds,
     free_port,
     percentile,
@@ -59,7 +59,6 @@ from bench.common import (
 from bench.hubsetup import setup_account
 from bench.project_relay import _kill_marked, _tree_cpu
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 CHANNEL = "hub_change_log"
 WAIT = 5.0  # seconds one change may take before it counts as lost
 
@@ -520,9 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(res, args.quick, command, time.monotonic() - t0)
     _say("\n" + text)
     if not args.no_record:
-        with RESULTS.open("a", encoding="utf-8") as f:
-            f.write("\n" + text)
-        _say(f"appended to {RESULTS.relative_to(REPO)}")
+        append_results(text)
     return 0 if not res.error else 1
 
 

@@ -69,8 +69,8 @@ from websockets.asyncio.client import connect as ws_connect
 from bench import rawws
 from bench.common import (
     HOST,
-    REPO,
     VENV_BIN,
+    append_results,
     cpu_seconds,
     free_port,
     machine_busy_seconds,
@@ -84,7 +84,6 @@ from bench.workers import Stats, Window, wait_all
 from hub.local_hub.framing import JsonFrame
 from hub.local_hub.link import Link
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TARGET = 0.8  # relay ≥ 0.8x direct (issue 3, section 5)
 NOISY = 0.25  # other load (cores) above which a run is reported as shared
 MAX_CALLS_PER_RUN = 1_000_000
@@ -944,9 +943,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(res, args.quick, command, time.monotonic() - t0)
     _say("\n" + text)
     if not args.no_record:
-        with RESULTS.open("a", encoding="utf-8") as f:
-            f.write("\n" + text)
-        _say(f"appended to {RESULTS.relative_to(REPO)}")
+        append_results(text)
     return 0 if not res.error else 1
 
 

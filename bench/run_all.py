@@ -55,9 +55,9 @@ import uvloop
 
 from bench import feeds, http_ping, idle_memory, load, project_relay
 from bench.common import (
-    REPO,
     VENV_BIN,
     Server,
+    append_results,
     free_port,
     git_state,
     machine_info,
@@ -69,7 +69,6 @@ from bench.common import (
 )
 from bench.hubsetup import HubCredentials, setup_account
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TARGET_RATE_RATIO = 0.8  # hub ≥ 0.8x bare aiohttp round trips/s at 100 connections
 TARGET_MEMORY_RATIO = 2.0  # hub ≤ 2x bare aiohttp memory per idle connection
 
@@ -553,11 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(results, plan, args.quick, command, time.monotonic() - t0, relay, feed)
     _say("\n" + text)
     if not args.no_record:
-        if not RESULTS.exists():
-            RESULTS.write_text("# Benchmark results\n\nAppended by `python -m bench.run_all`.\n\n")
-        with RESULTS.open("a", encoding="utf-8") as f:
-            f.write("\n" + text)
-        _say(f"appended to {RESULTS.relative_to(REPO)}")
+        append_results(text)
     return 0
 
 

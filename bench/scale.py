@@ -41,6 +41,7 @@ import uvloop
 
 from bench.common import (
     REPO,
+    append_results,
     cpu_seconds,
     free_port,
     percentile,
@@ -407,9 +408,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "scale: idle clients, storm, stalled reader, flood", args.quick, command, elapsed
         )
         pinned = "Hub pinned to CPU 0, client to CPU 1." if pin else "Nothing pinned."
-        section = "\n".join([*head, pinned, "", *lines, ""]) + "\n"
-        with (REPO / "bench" / "RESULTS.md").open("a") as f:
-            f.write(section)
+        append_results("\n".join([*head, pinned, "", *lines, ""]) + "\n")
 
 
 if __name__ == "__main__":
